@@ -1,0 +1,137 @@
+"""Model bundles: `models/<name>/manifest.json` plus one .tflite per variant.
+
+The manifest is the only contract between the exporter and the runtime. Loading verifies the
+sha256 of every variant it names, and opening a variant checks that the model's input and
+output match what the manifest says, so a stale or hand-edited bundle is refused, not run.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from edge.errors import BundleError
+from edge.fileio import sha256_file
+from edge.interpreter import TFLiteModel
+
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+VARIANTS = ("float32", "float16", "dynamic", "int8")
+REQUIRED_KEYS = ("format_version", "name", "task", "labels", "input", "variants")
+
+
+class Bundle:
+    """A verified model bundle on disk."""
+
+    def __init__(self, root: Path, manifest: dict):
+        self.root = root
+        self.manifest = manifest
+
+    @classmethod
+    def load(cls, path: str | Path, *, verify: bool = True) -> "Bundle":
+        root = Path(path)
+        if root.is_file() and root.name == MANIFEST:
+            root = root.parent
+        manifest_path = root / MANIFEST
+        if not root.is_dir():
+            raise BundleError(f"{root}: no such model bundle folder")
+        if not manifest_path.is_file():
+            raise BundleError(f"{manifest_path}: missing; is {root} an exported bundle? (run: tinysense export {root})")
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise BundleError(f"{manifest_path}: not valid JSON ({exc})") from None
+        if not isinstance(manifest, dict):
+            raise BundleError(f"{manifest_path}: expected a JSON object")
+        missing = [key for key in REQUIRED_KEYS if key not in manifest]
+        if missing:
+            raise BundleError(f"{manifest_path}: missing keys {', '.join(missing)}")
+        if manifest["format_version"] != FORMAT_VERSION:
+            raise BundleError(f"{manifest_path}: format_version {manifest['format_version']} is not {FORMAT_VERSION}; re-export with this tinysense")
+        bundle = cls(root, manifest)
+        if verify:
+            for name in bundle.variants:
+                bundle.verify_variant(name)
+        return bundle
+
+    # -- manifest fields --------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.manifest["name"]
+
+    @property
+    def task(self) -> str:
+        return self.manifest["task"]
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.manifest["labels"])
+
+    @property
+    def variants(self) -> list[str]:
+        return list(self.manifest["variants"])
+
+    def variant(self, name: str) -> dict:
+        if name not in self.manifest["variants"]:
+            raise BundleError(f"{self.root / MANIFEST}: no variant {name!r} (has {', '.join(self.variants)})")
+        return self.manifest["variants"][name]
+
+    def variant_path(self, name: str) -> Path:
+        return self.root / self.variant(name)["file"]
+
+    def verify_variant(self, name: str) -> Path:
+        entry = self.variant(name)
+        path = self.root / entry["file"]
+        if not path.is_file():
+            raise BundleError(f"{path}: named by {self.root / MANIFEST} but missing")
+        digest = sha256_file(path)
+        if digest != entry.get("sha256"):
+            raise BundleError(f"{path}: sha256 {digest[:12]}… does not match the manifest's {str(entry.get('sha256'))[:12]}…; the file changed after export")
+        return path
+
+    # -- running ----------------------------------------------------------------------------
+    def open(self, variant: str = "int8", **model_options) -> TFLiteModel:
+        """Open one variant and check its tensors against the manifest."""
+        path = self.verify_variant(variant)
+        model = TFLiteModel(path, **model_options)
+        check_model_matches(model, self.variant(variant), self.root / MANIFEST)
+        return model
+
+    def default_variant(self) -> str:
+        return "int8" if "int8" in self.manifest["variants"] else self.variants[0]
+
+    def eval_data(self) -> tuple[np.ndarray, np.ndarray]:
+        """The held-out examples the exporter stored with the bundle (model inputs, label indices)."""
+        entry = self.manifest.get("eval")
+        if not entry:
+            raise BundleError(f"{self.root / MANIFEST}: bundle has no stored evaluation set; pass --data")
+        path = self.root / entry["file"]
+        try:
+            with np.load(path) as data:
+                return data["x"], data["y"]
+        except (OSError, KeyError, ValueError) as exc:
+            raise BundleError(f"{path}: unreadable evaluation set ({exc})") from None
+
+
+def tensor_signature(detail: dict) -> dict:
+    scale, zero_point = detail["quantization"]
+    return {
+        "shape": [int(d) for d in detail["shape"]],
+        "dtype": np.dtype(detail["dtype"]).name,
+        "scale": float(scale),
+        "zero_point": int(zero_point),
+    }
+
+
+def check_model_matches(model: TFLiteModel, entry: dict, manifest_path: Path) -> None:
+    for role, detail in (("input", model.input_detail), ("output", model.output_detail)):
+        actual = tensor_signature(detail)
+        expected = entry.get(role)
+        if expected is None:
+            raise BundleError(f"{manifest_path}: variant {entry.get('file')} has no {role} description")
+        for key in ("shape", "dtype", "zero_point"):
+            if expected.get(key) != actual[key]:
+                raise BundleError(f"{manifest_path}: {entry.get('file')} {role} {key} is {actual[key]} but the manifest says {expected.get(key)}")
+        if not np.isclose(expected.get("scale", 0.0), actual["scale"], rtol=1e-6, atol=0):
+            raise BundleError(f"{manifest_path}: {entry.get('file')} {role} scale is {actual['scale']} but the manifest says {expected.get('scale')}")

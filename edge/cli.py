@@ -1,0 +1,87 @@
+"""The `tinysense` command line.
+
+Each subcommand lives in its own module with `add_arguments(parser)` and `run(args) -> int`.
+Only the chosen subcommand's module is imported, so `tinysense listen` on a Pi never loads
+TensorFlow, and a missing optional extra is reported as one line naming what to install.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from edge import __version__
+from edge.errors import TinysenseError
+
+#: name -> (module, one-line help, extra that provides its imports)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "train": ("trainer.cli", "train a model: digits or kws", "train"),
+    "export": ("export.cli", "quantize a trained model into a bundle (float32, float16, dynamic, int8)", "train"),
+    "bench": ("edge.bench", "accuracy, size, latency and memory of a bundle's variants", "edge"),
+    "classify-image": ("edge.classify", "classify image files with a digits bundle", "edge"),
+    "read-digits": ("edge.read_digits", "read multi-digit numbers from a camera, images or a video", "edge"),
+    "listen": ("edge.listen", "streaming keyword spotting daemon (microphone, wav file or stdin)", "edge"),
+    "install-service": ("edge.service", "install the listen daemon as a systemd service", "edge"),
+    "verify": ("export.verify", "check LiteRT and TFLite Micro give the same int8 results", "dev"),
+    "quant-report": ("export.quant_report", "per-layer int8 quantization error report", "train"),
+    "edgetpu-check": ("export.edgetpu", "check an int8 model against the Edge TPU rules", "edge"),
+    "firmware": ("export.firmware", "write C arrays and headers for microcontroller firmware", "dev"),
+    "make-scenes": ("trainer.scenes", "generate camera-like test scenes of multi-digit numbers", "train"),
+}
+
+
+def build_parser(chosen: str | None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tinysense", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"tinysense {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text, extra) in COMMANDS.items():
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        if name == chosen:
+            module = import_command(name, module_name, extra)
+            module.add_arguments(sub)
+            sub.set_defaults(run=module.run)
+    return parser
+
+
+def import_command(name: str, module_name: str, extra: str):
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] in {"edge", "trainer", "export"}:
+            raise
+        raise TinysenseError(
+            f"'tinysense {name}' needs the Python package {exc.name}: pip install 'tinysense[{extra}]'"
+        ) from None
+
+
+def configure_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for noisy in ("absl", "tensorflow", "h5py", "matplotlib", "PIL"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    chosen = next((arg for arg in argv if not arg.startswith("-")), None)
+    try:
+        parser = build_parser(chosen if chosen in COMMANDS else None)
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 2
+        configure_logging(args.verbose, args.quiet)
+        return int(args.run(args) or 0)
+    except TinysenseError as exc:
+        print(f"tinysense {chosen or ''}: error: {exc}".replace("  ", " "), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

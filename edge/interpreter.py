@@ -1,0 +1,149 @@
+"""One loader for TFLite models: LiteRT first, then tflite-runtime, then TensorFlow Lite.
+
+The backend is chosen when a model is opened, never at import time, so a Pi with only
+`ai-edge-litert` installed never touches TensorFlow.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from edge.errors import BundleError, TinysenseError
+from edge.quant import dequantize, quantize
+
+log = logging.getLogger(__name__)
+
+#: Interpreter modules in the order they are tried.
+BACKENDS = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow.lite")
+EDGETPU_LIBRARY = "libedgetpu.so.1"
+
+
+class DeviceError(TinysenseError):
+    """An accelerator or capture device was asked for but is not there."""
+
+
+def interpreter_module():
+    """The first importable interpreter module of BACKENDS (tflite-runtime is skipped under numpy 2)."""
+    problems = []
+    for name in BACKENDS:
+        if name.startswith("tflite_runtime") and int(np.__version__.split(".")[0]) >= 2:
+            problems.append(f"{name}: needs numpy < 2")
+            continue
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:
+            problems.append(f"{name}: {exc}")
+            continue
+        return module
+    raise TinysenseError("no TFLite interpreter found (pip install ai-edge-litert): " + "; ".join(problems))
+
+
+def check_flatbuffer(data: bytes, path: str | Path) -> None:
+    """Refuse bytes that cannot be a TFLite flatbuffer before the C++ code sees them."""
+    if len(data) == 0:
+        raise BundleError(f"{path}: empty file, not a TFLite model")
+    if len(data) < 16 or data[4:8] != b"TFL3":
+        raise BundleError(f"{path}: not a TFLite model (no TFL3 flatbuffer identifier)")
+
+
+class TFLiteModel:
+    """A single-input, single-output TFLite model with real-valued predict() on top of raw invoke()."""
+
+    def __init__(self, path: str | Path, *, threads: int = 1, use_xnnpack: bool = True,
+                 device: str = "cpu", model_bytes: bytes | None = None):
+        self.path = Path(path)
+        if model_bytes is None:
+            try:
+                model_bytes = self.path.read_bytes()
+            except OSError as exc:
+                raise BundleError(f"{self.path}: cannot read model ({exc.strerror})") from None
+        check_flatbuffer(model_bytes, self.path)
+        self.model_bytes = model_bytes
+        module = interpreter_module()
+        self.backend = module.__name__.split(".")[0]
+        kwargs = {"model_content": model_bytes, "num_threads": threads}
+        if not use_xnnpack:
+            kwargs["experimental_op_resolver_type"] = module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        if device == "edgetpu":
+            kwargs["experimental_delegates"] = [load_edgetpu_delegate(module)]
+        elif device != "cpu":
+            raise DeviceError(f"unknown device {device!r} (choose cpu or edgetpu)")
+        try:
+            self.interpreter = module.Interpreter(**kwargs)
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise BundleError(f"{self.path}: cannot load TFLite model ({first})") from None
+        inputs = self.interpreter.get_input_details()
+        outputs = self.interpreter.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise BundleError(f"{self.path}: expected one input and one output, found {len(inputs)} and {len(outputs)}")
+        self.input_detail, self.output_detail = inputs[0], outputs[0]
+
+    # -- raw access -------------------------------------------------------------------------
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.input_detail["shape"])
+
+    @property
+    def input_dtype(self) -> np.dtype:
+        return np.dtype(self.input_detail["dtype"])
+
+    @property
+    def output_dtype(self) -> np.dtype:
+        return np.dtype(self.output_detail["dtype"])
+
+    @property
+    def input_quantization(self) -> tuple[float, int]:
+        return tuple(self.input_detail["quantization"])  # (scale, zero_point); (0.0, 0) when float
+
+    @property
+    def output_quantization(self) -> tuple[float, int]:
+        return tuple(self.output_detail["quantization"])
+
+    def invoke_raw(self, raw_input: np.ndarray) -> np.ndarray:
+        """Run one example already in the model's input dtype; returns the raw output tensor."""
+        self.interpreter.set_tensor(self.input_detail["index"], raw_input.reshape(self.input_shape))
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self.output_detail["index"])
+
+    # -- real-valued access -----------------------------------------------------------------
+    def to_raw_input(self, values: np.ndarray) -> np.ndarray:
+        """Real-valued input(s) -> the model's input dtype (quantized with rounding and clipping)."""
+        if np.issubdtype(self.input_dtype, np.integer):
+            scale, zero_point = self.input_quantization
+            return quantize(values, scale, zero_point, self.input_dtype)
+        return np.asarray(values, dtype=self.input_dtype)
+
+    def from_raw_output(self, raw: np.ndarray) -> np.ndarray:
+        if np.issubdtype(self.output_dtype, np.integer):
+            scale, zero_point = self.output_quantization
+            return dequantize(raw, scale, zero_point)
+        return np.asarray(raw, dtype=np.float32)
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """Real-valued batch (N, *input_shape[1:]) -> real-valued outputs (N, *output_shape[1:])."""
+        batch = np.asarray(batch)
+        expected = self.input_shape[1:]
+        if batch.shape[1:] != expected:
+            if batch.ndim >= 1 and int(np.prod(batch.shape[1:])) == int(np.prod(expected)):
+                batch = batch.reshape((batch.shape[0], *expected))
+            else:
+                raise TinysenseError(f"{self.path}: input of shape {batch.shape[1:]} does not fit the model's {expected}")
+        raw = self.to_raw_input(batch)
+        outputs = [self.invoke_raw(raw[i : i + 1])[0].copy() for i in range(len(raw))]
+        return self.from_raw_output(np.stack(outputs)) if outputs else np.zeros((0,), np.float32)
+
+
+def load_edgetpu_delegate(module):
+    """The Edge TPU delegate, or a clear error when libedgetpu is not installed or no TPU is attached."""
+    try:
+        return module.load_delegate(EDGETPU_LIBRARY)
+    except (ValueError, OSError, RuntimeError) as exc:
+        raise DeviceError(
+            f"Edge TPU not available: cannot load {EDGETPU_LIBRARY} ({str(exc).strip() or 'no device'}); "
+            "install libedgetpu1-std from Coral's apt repository and plug in the accelerator"
+        ) from None

@@ -1,0 +1,1 @@
+"""tinysense exporter: TFLite quantization, model bundles, parity checks and firmware assets."""
