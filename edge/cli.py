@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from edge import __version__
@@ -66,6 +67,7 @@ def configure_logging(verbose: int, quiet: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter, for commands that load it
     chosen = next((arg for arg in argv if not arg.startswith("-")), None)
     try:
         parser = build_parser(chosen if chosen in COMMANDS else None)

@@ -7,8 +7,8 @@ import numpy as np
 def quantize(values: np.ndarray, scale: float, zero_point: int, dtype) -> np.ndarray:
     """Real values -> integer tensor of `dtype` (int8, uint8, int16) with rounding and clipping."""
     info = np.iinfo(dtype)
-    scaled = np.asarray(values, dtype=np.float64) / scale + zero_point
-    rounded = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5)
+    scaled = np.asarray(values, dtype=np.float64) / scale
+    rounded = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5) + zero_point  # std::round, then the offset
     return np.clip(rounded, info.min, info.max).astype(dtype)
 
 

@@ -1,0 +1,200 @@
+"""`tinysense bench MODEL_DIR`: accuracy, size, latency and memory of each variant of a bundle.
+
+Each variant is measured in a fresh process (spawned, not forked), so its peak resident memory is
+that of a runtime holding only that model, as it would be on a device. Latency is the wall time
+of one set-input/invoke/get-output on a single example, warm-up runs excluded.
+With `--baseline FILE` (a JSON written earlier by `--json`) the command exits 1 when accuracy drops
+or latency grows beyond the tolerances: the regression gate.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import resource
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from edge import plots
+from edge.bundle import Bundle
+from edge.errors import InputError, TinysenseError
+from edge.fileio import atomic_write_json
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("model_dir", type=Path, metavar="MODEL_DIR", help="exported bundle folder")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="evaluation data: MNIST IDX folder (digits) or Speech Commands folder (kws); default: the bundle's eval.npz")
+    parser.add_argument("--variants", default=None, help="comma-separated variants (default: all in the manifest)")
+    parser.add_argument("--threads", type=int, default=1, help="interpreter threads (default: 1)")
+    parser.add_argument("--runs", type=int, default=300, help="timed single-example runs per variant (default: 300)")
+    parser.add_argument("--warmup", type=int, default=30, help="untimed runs first (default: 30)")
+    parser.add_argument("--limit", type=int, default=None, help="evaluate at most this many examples")
+    parser.add_argument("--json", type=Path, default=None, metavar="FILE", help="write the results as JSON")
+    parser.add_argument("--plots", type=Path, default=None, metavar="DIR",
+                        help="folder for confusion-matrix PNGs (default: MODEL_DIR/bench)")
+    parser.add_argument("--baseline", type=Path, default=None, metavar="FILE", help="earlier --json results to compare with")
+    parser.add_argument("--max-accuracy-drop", type=float, default=0.5, metavar="PP",
+                        help="allowed accuracy drop against the baseline, in percentage points (default: 0.5)")
+    parser.add_argument("--max-latency-ratio", type=float, default=1.5, metavar="R",
+                        help="allowed p50 latency as a multiple of the baseline's (default: 1.5)")
+
+
+# -- data -------------------------------------------------------------------------------------
+def load_eval(bundle: Bundle, data_dir: Path | None, limit: int | None) -> tuple[np.ndarray, np.ndarray, str]:
+    """(model inputs, label indices, description) for the bundle's task."""
+    if data_dir is None:
+        x, y = bundle.eval_data()
+        source = f"{bundle.root / bundle.manifest['eval']['file']} ({bundle.manifest['eval'].get('source', '')})"
+    elif bundle.task == "digits":
+        from edge.mnist import load_split
+
+        x, y = load_split(data_dir, "test")
+        x, source = x[..., np.newaxis], f"MNIST test split in {data_dir}"
+    elif bundle.task == "kws":
+        from edge.kws_eval import load_eval_data
+
+        x, y = load_eval_data(bundle, data_dir)
+        source = f"Speech Commands layout in {data_dir}"
+    else:
+        raise TinysenseError(f"{bundle.root}: no evaluation data loader for task {bundle.task!r}")
+    if len(y) == 0:
+        raise InputError(f"{data_dir or bundle.root}: no evaluation examples found")
+    if limit:
+        x, y = x[:limit], y[:limit]
+    return x, y, source
+
+
+# -- measuring one variant (runs in a child process) -------------------------------------------
+def percentiles_ms(seconds: list[float]) -> dict[str, float]:
+    values = np.asarray(seconds) * 1000.0
+    return {"p50": float(np.percentile(values, 50)), "p90": float(np.percentile(values, 90)),
+            "p99": float(np.percentile(values, 99)), "mean": float(values.mean())}
+
+
+def time_invocations(model, raw_examples: np.ndarray, runs: int, warmup: int) -> list[float]:
+    for i in range(warmup):
+        model.invoke_raw(raw_examples[i % len(raw_examples)][np.newaxis])
+    timings = []
+    for i in range(runs):
+        example = raw_examples[i % len(raw_examples)][np.newaxis]
+        start = time.perf_counter()
+        model.invoke_raw(example)
+        timings.append(time.perf_counter() - start)
+    return timings
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory. VmHWM belongs to the current program image; ru_maxrss
+    would also count the parent's memory at fork time, before the spawned child's exec."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def measure_variant(bundle_dir: str, variant: str, x: np.ndarray, y: np.ndarray, threads: int,
+                    runs: int, warmup: int) -> dict:
+    bundle = Bundle.load(bundle_dir)
+    model = bundle.open(variant, threads=threads)
+    predicted = model.predict(x.astype(np.float32)).argmax(axis=1)
+    timings = time_invocations(model, model.to_raw_input(x[:64].astype(np.float32)), runs, warmup)
+    latency = percentiles_ms(timings)
+    return {
+        "accuracy": float((predicted == y).mean()),
+        "size_bytes": bundle.variant_path(variant).stat().st_size,
+        "latency_ms": latency,
+        "inferences_per_s": 1000.0 / latency["mean"],
+        "peak_rss_mb": peak_rss_mb(),
+        "backend": model.backend,
+        "predicted": predicted.tolist(),
+    }
+
+
+def measure_isolated(*args) -> dict:
+    """measure_variant in a freshly spawned interpreter process (clean peak RSS)."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(measure_variant, *args).result()
+
+
+# -- report -----------------------------------------------------------------------------------
+def per_class_recall(y: np.ndarray, predicted: np.ndarray, labels: list[str]) -> dict[str, float]:
+    return {label: float((predicted[y == index] == index).mean()) for index, label in enumerate(labels) if (y == index).any()}
+
+
+def print_table(report: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{report['model']} ({report['task']}) on {report['count']} examples, {report['threads']} thread(s)")
+    for column in ("variant", "accuracy", "size (bytes)", "p50 ms", "p90 ms", "p99 ms", "inf/s", "peak RSS MB"):
+        table.add_column(column, justify="left" if column == "variant" else "right")
+    for name, result in report["variants"].items():
+        latency = result["latency_ms"]
+        table.add_row(name, f"{result['accuracy']:.4f}", f"{result['size_bytes']:,}", f"{latency['p50']:.3f}",
+                      f"{latency['p90']:.3f}", f"{latency['p99']:.3f}", f"{result['inferences_per_s']:.0f}",
+                      f"{result['peak_rss_mb']:.0f}")
+    Console(width=120).print(table)
+
+
+def compare_with_baseline(report: dict, baseline: dict, max_drop_pp: float, max_ratio: float) -> list[str]:
+    """Human-readable regressions; empty when everything is within tolerance."""
+    problems = []
+    for name, old in baseline.get("variants", {}).items():
+        new = report["variants"].get(name)
+        if new is None:
+            continue
+        drop = (old["accuracy"] - new["accuracy"]) * 100
+        if drop > max_drop_pp:
+            problems.append(f"{name}: accuracy {new['accuracy']:.4f} is {drop:.2f} pp below the baseline's {old['accuracy']:.4f}")
+        ratio = new["latency_ms"]["p50"] / max(old["latency_ms"]["p50"], 1e-9)
+        if ratio > max_ratio:
+            problems.append(f"{name}: p50 latency {new['latency_ms']['p50']:.3f} ms is {ratio:.2f}x the baseline's {old['latency_ms']['p50']:.3f} ms")
+    return problems
+
+
+def run(args) -> int:
+    bundle = Bundle.load(args.model_dir)
+    variants = args.variants.split(",") if args.variants else bundle.variants
+    for name in variants:
+        bundle.variant(name)
+    baseline = None
+    if args.baseline is not None:
+        try:
+            baseline = json.loads(args.baseline.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise TinysenseError(f"{args.baseline}: cannot read baseline JSON ({exc})") from None
+    x, y, source = load_eval(bundle, args.data, args.limit)
+    log.info("benchmarking %s on %d examples from %s", bundle.root, len(y), source)
+    report = {"model": bundle.name, "task": bundle.task, "bundle": str(bundle.root), "data": source,
+              "count": int(len(y)), "threads": args.threads, "runs": args.runs, "variants": {}}
+    plots_dir = args.plots or bundle.root / "bench"
+    for name in variants:
+        result = measure_isolated(str(bundle.root), name, x, y, args.threads, args.runs, args.warmup)
+        predicted = np.asarray(result.pop("predicted"))
+        result["per_class_recall"] = per_class_recall(y, predicted, bundle.labels)
+        if plots.available():
+            counts = plots.confusion_counts(y, predicted, len(bundle.labels))
+            result["confusion_png"] = str(plots.confusion_matrix(
+                counts, bundle.labels, plots_dir / f"confusion_{name}.png",
+                title=f"{bundle.name} {name}: accuracy {result['accuracy']:.4f} ({len(y)} examples)"))
+        report["variants"][name] = result
+    print_table(report)
+    if args.json:
+        atomic_write_json(args.json, report)
+    if baseline is not None:
+        problems = compare_with_baseline(report, baseline, args.max_accuracy_drop, args.max_latency_ratio)
+        for problem in problems:
+            print(f"REGRESSION {problem}")
+        if problems:
+            return 1
+        print(f"no regression against {args.baseline}")
+    return 0

@@ -1,0 +1,57 @@
+"""`tinysense classify-image`: label single-digit images with a digits bundle.
+
+Each image goes through the same MNIST-style preprocessing the model was trained with
+(edge.image.to_mnist). A bad image gets one error line and the others are still classified;
+the exit status is 2 when any image failed.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from edge.bundle import Bundle
+from edge.errors import InputError, TinysenseError
+from edge.image import load_gray, to_mnist
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="image files (any format Pillow reads)")
+    parser.add_argument("--model", type=Path, default=Path("models/digits"), help="digits bundle (default: models/digits)")
+    parser.add_argument("--variant", default=None, help="bundle variant (default: int8)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+
+
+def run(args) -> int:
+    bundle = Bundle.load(args.model)
+    if bundle.task != "digits":
+        raise TinysenseError(f"{args.model}: a {bundle.task} bundle, not a digits bundle")
+    model = bundle.open(args.variant or bundle.default_variant(), threads=args.threads)
+    failures = 0
+    for path in args.images:
+        try:
+            pixels = to_mnist_file(path)
+        except InputError as exc:
+            print(f"tinysense classify-image: error: {exc}", file=sys.stderr)
+            failures += 1
+            continue
+        probabilities = model.predict(pixels[np.newaxis, ..., np.newaxis].astype(np.float32))[0]
+        best = int(probabilities.argmax())
+        label, probability = bundle.labels[best], float(probabilities[best])
+        if args.json:
+            print(json.dumps({"image": str(path), "label": label, "probability": round(probability, 4)}))
+        else:
+            print(f"{path}\t{label}\t{probability:.3f}")
+    return 2 if failures else 0
+
+
+def to_mnist_file(path: Path) -> np.ndarray:
+    """Image file -> 28x28 MNIST-convention pixels, errors naming the file."""
+    gray = load_gray(path)
+    try:
+        return to_mnist(gray)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None

@@ -1,0 +1,54 @@
+"""Keras model -> the four TFLite variants a bundle carries.
+
+- float32: the reference; float16: weights halved, compute in float;
+- dynamic: int8 weights, float activations (no calibration data needed);
+- int8: full integer, int8 input and output, calibrated on a representative dataset.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Iterable
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+VARIANTS = ("float32", "float16", "dynamic", "int8")
+
+
+def representative_dataset(samples: np.ndarray):
+    """The generator the converter calls: one float32 example (batch of 1) at a time, in order."""
+    def generate():
+        for sample in samples:
+            yield [sample[np.newaxis].astype(np.float32)]
+    return generate
+
+
+def convert(model, variant: str, representative: np.ndarray | None = None) -> bytes:
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if variant == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif variant == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif variant == "int8":
+        if representative is None or len(representative) == 0:
+            raise ValueError("full int8 conversion needs a representative dataset")
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative_dataset(representative)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    elif variant != "float32":
+        raise ValueError(f"unknown variant {variant!r} (choose {', '.join(VARIANTS)})")
+    return bytes(converter.convert())
+
+
+def convert_all(model, variants: Iterable[str], representative: np.ndarray) -> dict[str, bytes]:
+    converted = {}
+    for variant in variants:
+        log.info("converting %s", variant)
+        converted[variant] = convert(model, variant, representative)
+    return converted

@@ -1,0 +1,83 @@
+"""A broken bundle is refused with one clear line naming the file, never run or traced back."""
+import json
+import shutil
+
+import pytest
+
+from edge.bundle import Bundle
+from edge.cli import main
+from edge.errors import BundleError
+from edge.fileio import sha256_file
+
+
+@pytest.fixture
+def bundle_copy(digits_bundle, tmp_path):
+    return shutil.copytree(digits_bundle, tmp_path / "bundle")
+
+
+def rewrite_manifest(root, change):
+    manifest = json.loads((root / "manifest.json").read_text())
+    change(manifest)
+    (root / "manifest.json").write_text(json.dumps(manifest))
+
+
+def rehash(root, variant="int8"):
+    rewrite_manifest(root, lambda m: m["variants"][variant].update(sha256=sha256_file(root / f"model_{variant}.tflite")))
+
+
+def cli_error(capsys, *argv):
+    code = main(list(argv))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert "Traceback" not in "\n".join(err)
+    return err[-1]
+
+
+def test_sha256_mismatch(bundle_copy, capsys):
+    path = bundle_copy / "model_int8.tflite"
+    path.write_bytes(path.read_bytes()[:-1] + b"\x00")
+    line = cli_error(capsys, "bench", str(bundle_copy), "--runs", "5")
+    assert "model_int8.tflite: sha256" in line and "does not match the manifest" in line
+
+
+@pytest.mark.parametrize("cut, message", [(0, "empty file"), (10, "no TFL3"), (None, "cannot load TFLite model")])
+def test_corrupt_truncated_empty_tflite(bundle_copy, capsys, cut, message):
+    path = bundle_copy / "model_int8.tflite"
+    data = path.read_bytes()
+    path.write_bytes(data[:cut] if cut is not None else data[: len(data) // 3])
+    rehash(bundle_copy)
+    with pytest.raises(BundleError, match=f"model_int8.tflite: .*{message}"):
+        Bundle.load(bundle_copy).open("int8")
+    assert message in cli_error(capsys, "classify-image", "--model", str(bundle_copy), str(path))
+
+
+def test_manifest_naming_a_missing_file(bundle_copy, capsys):
+    (bundle_copy / "model_float16.tflite").unlink()
+    assert "model_float16.tflite: named by" in cli_error(capsys, "bench", str(bundle_copy))
+
+
+def test_manifest_that_does_not_match_its_model(bundle_copy):
+    rewrite_manifest(bundle_copy, lambda m: m["variants"]["int8"]["input"].update(zero_point=3))
+    with pytest.raises(BundleError, match="input zero_point is -128 but the manifest says 3"):
+        Bundle.load(bundle_copy).open("int8")
+    rewrite_manifest(bundle_copy, lambda m: m["variants"]["int8"]["input"].update(zero_point=-128, shape=[1, 32, 32, 1]))
+    with pytest.raises(BundleError, match="input shape"):
+        Bundle.load(bundle_copy).open("int8")
+
+
+def test_not_a_bundle(tmp_path, capsys):
+    assert "manifest.json: missing" in cli_error(capsys, "bench", str(tmp_path))
+    (tmp_path / "manifest.json").write_text("{not json")
+    assert "not valid JSON" in cli_error(capsys, "bench", str(tmp_path))
+    (tmp_path / "manifest.json").write_text('{"format_version": 1}')
+    assert "missing keys" in cli_error(capsys, "bench", str(tmp_path))
+    assert "no such model bundle folder" in cli_error(capsys, "bench", str(tmp_path / "nope"))
+
+
+def test_export_without_training(tmp_path, capsys):
+    assert "train_meta.json: missing" in cli_error(capsys, "export", str(tmp_path))
+
+
+def test_training_data_folder_without_data(tmp_path, capsys):
+    assert "no MNIST file" in cli_error(capsys, "train", "digits", "--data", str(tmp_path), "--out", str(tmp_path / "m"))
+    assert not (tmp_path / "m").exists()

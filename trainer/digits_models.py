@@ -1,0 +1,64 @@
+"""The three digit classifiers of the book chapter this project follows, selectable by name.
+
+Every model takes raw 0..255 pixels (28, 28, 1) and rescales inside, so the exported TFLite
+model and the runtime agree on the input without a second scaling step.
+"""
+from __future__ import annotations
+
+INPUT_SHAPE = (28, 28, 1)
+NUM_CLASSES = 10
+
+
+def small():
+    """conv 16 -> pool -> conv 32 -> pool -> dense 64 -> dense 10 (the book's first convnet)."""
+    import keras
+    from keras import layers
+
+    return keras.Sequential([
+        keras.Input(INPUT_SHAPE), layers.Rescaling(1 / 255),
+        layers.Conv2D(16, 3, activation="relu"), layers.MaxPooling2D(2),
+        layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(2),
+        layers.Flatten(), layers.Dense(64, activation="relu"), layers.Dense(NUM_CLASSES, activation="softmax"),
+    ], name="digits_small")
+
+
+def dense():
+    """The dense baseline: flatten -> dense 42 -> dense 10 (about 33k parameters)."""
+    import keras
+    from keras import layers
+
+    return keras.Sequential([
+        keras.Input(INPUT_SHAPE), layers.Rescaling(1 / 255), layers.Flatten(),
+        layers.Dense(42, activation="relu"), layers.Dense(NUM_CLASSES, activation="softmax"),
+    ], name="digits_dense")
+
+
+def large():
+    """conv 32,32 -> pool -> conv 64,64 -> pool -> dropout .25 -> dense 512 -> dropout .5 -> dense 10."""
+    import keras
+    from keras import layers
+
+    return keras.Sequential([
+        keras.Input(INPUT_SHAPE), layers.Rescaling(1 / 255),
+        layers.Conv2D(32, 3, activation="relu"), layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(2),
+        layers.Conv2D(64, 3, activation="relu"), layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2),
+        layers.Flatten(), layers.Dropout(0.25), layers.Dense(512, activation="relu"), layers.Dropout(0.5),
+        layers.Dense(NUM_CLASSES, activation="softmax"),
+    ], name="digits_large")
+
+
+ARCHITECTURES = {"small": small, "dense": dense, "large": large}
+#: Epochs that reach the book's accuracy on full MNIST with RMSprop.
+DEFAULT_EPOCHS = {"small": 5, "dense": 10, "large": 12}
+
+
+def augmenter(seed: int):
+    """Small rotations, shifts and zooms, applied to training batches only (never exported)."""
+    import keras
+    from keras import layers
+
+    return keras.Sequential([
+        layers.RandomRotation(0.04, fill_mode="constant", seed=seed),
+        layers.RandomTranslation(0.08, 0.08, fill_mode="constant", seed=seed + 1),
+        layers.RandomZoom(0.08, fill_mode="constant", seed=seed + 2),
+    ], name="augment")

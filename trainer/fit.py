@@ -1,0 +1,96 @@
+"""The training loop every task shares: Keras fit with progress, checkpoints, CSV log and curves.
+
+A task supplies a model builder and arrays; this module owns where things are written:
+`out/keras/checkpoint.keras` (best validation accuracy so far), `out/keras/model.keras` (final,
+best weights), `out/train_log.csv`, `out/training_curves.png`.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from edge import plots
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    epochs: int
+    batch_size: int = 64
+    optimizer: str = "rmsprop"
+    learning_rate: float | None = None
+    seed: int = 0
+
+
+def make_optimizer(name: str, learning_rate: float | None):
+    import keras
+
+    optimizers = {"rmsprop": keras.optimizers.RMSprop, "adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}
+    if name not in optimizers:
+        raise ValueError(f"unknown optimizer {name!r} (choose {', '.join(optimizers)})")
+    return optimizers[name]() if learning_rate is None else optimizers[name](learning_rate=learning_rate)
+
+
+def save_keras_atomic(model, path: Path) -> Path:
+    """model.save writes in place; save next to the target and rename instead."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".keras", dir=path.parent)
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def fit(build_model: Callable[[], object], train: tuple[np.ndarray, np.ndarray],
+        validation: tuple[np.ndarray, np.ndarray], num_classes: int, out_dir: Path, config: FitConfig,
+        augment: Callable | None = None):
+    """Train with categorical cross-entropy; returns (model with the best weights, history dict).
+
+    `augment`, if given, is a Keras layer (or callable on a batch) applied to training batches only.
+    """
+    import keras
+    import tensorflow as tf
+
+    from trainer.device import distribution_strategy
+
+    keras.utils.set_random_seed(config.seed)
+    out_dir = Path(out_dir)
+    (out_dir / "keras").mkdir(parents=True, exist_ok=True)
+    strategy = distribution_strategy()
+    with strategy.scope():
+        model = build_model()
+        model.compile(optimizer=make_optimizer(config.optimizer, config.learning_rate),
+                      loss="categorical_crossentropy", metrics=["accuracy"])
+
+    def dataset(x, y, training: bool):
+        data = tf.data.Dataset.from_tensor_slices((x.astype(np.float32), keras.utils.to_categorical(y, num_classes)))
+        if training:
+            data = data.shuffle(min(len(x), 20000), seed=config.seed, reshuffle_each_iteration=True)
+        data = data.batch(config.batch_size)
+        if training and augment is not None:
+            data = data.map(lambda xb, yb: (augment(xb, training=True), yb), num_parallel_calls=tf.data.AUTOTUNE)
+        return data.prefetch(tf.data.AUTOTUNE)
+
+    checkpoint = out_dir / "keras" / "checkpoint.keras"
+    callbacks = [
+        keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_accuracy", save_best_only=True),
+        keras.callbacks.CSVLogger(str(out_dir / "train_log.csv")),
+    ]
+    history = model.fit(dataset(*train, True), validation_data=dataset(*validation, False), epochs=config.epochs,
+                        callbacks=callbacks, shuffle=False, verbose=1 if sys.stderr.isatty() else 2)
+    model = keras.saving.load_model(checkpoint)
+    save_keras_atomic(model, out_dir / "keras" / "model.keras")
+    if plots.available():
+        plots.training_curves(history.history, out_dir / "training_curves.png", title=out_dir.name)
+    return model, {key: [float(v) for v in values] for key, values in history.history.items()}
