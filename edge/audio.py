@@ -1,0 +1,90 @@
+"""Audio files in and out: everything becomes 16 kHz mono int16, the front-end's only input.
+
+Public API:
+    SAMPLE_RATE = 16000
+    read_audio(path) -> np.ndarray            int16, mono, 16 kHz (converted with a log line)
+    resample(samples, from_rate, to_rate)     scipy.signal.resample_poly; int16 in -> int16 out
+    to_int16(samples) -> np.ndarray           float in [-1, 1] or int16 -> int16, clipped
+    write_wav(path, samples, rate=16000)      atomic 16-bit PCM wav (edge.fileio)
+
+Bad input (missing, empty, unreadable or non-audio file) raises InputError naming the file.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import os
+from math import gcd
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from scipy.signal import resample_poly
+
+from edge.errors import InputError
+from edge.fileio import atomic_write_bytes
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+
+#: conversions already logged, so a folder of 44.1 kHz files says so once, not per file
+_logged: set[str] = set()
+
+
+def _log_once(key: str, message: str) -> None:
+    if key not in _logged:
+        _logged.add(key)
+        log.info(message)
+
+
+def to_int16(samples: np.ndarray) -> np.ndarray:
+    """int16 unchanged; floats (full scale = 1.0) scaled, rounded and clipped to int16."""
+    samples = np.asarray(samples)
+    if samples.dtype == np.int16:
+        return samples
+    if np.issubdtype(samples.dtype, np.integer):
+        return np.clip(samples, -32768, 32767).astype(np.int16)
+    return np.clip(np.rint(samples * 32768.0), -32768, 32767).astype(np.int16)
+
+
+def resample(samples: np.ndarray, from_rate: int, to_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Polyphase resampling (anti-aliased); int16 in gives int16 out, floats stay float."""
+    samples = np.asarray(samples)
+    if from_rate <= 0 or to_rate <= 0:
+        raise InputError(f"sample rates must be positive, got {from_rate} -> {to_rate}")
+    if from_rate == to_rate or samples.size == 0:
+        return samples
+    common = gcd(int(from_rate), int(to_rate))
+    out = resample_poly(samples.astype(np.float64), to_rate // common, from_rate // common, axis=0)
+    if samples.dtype == np.int16:
+        return np.clip(np.rint(out), -32768, 32767).astype(np.int16)
+    return out.astype(samples.dtype if np.issubdtype(samples.dtype, np.floating) else np.float64)
+
+
+def read_audio(path: str | os.PathLike) -> np.ndarray:
+    """Read a wav/flac (or anything libsndfile reads) as 16 kHz mono int16."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"audio file not found (or not a file): {path}")
+    try:
+        data, rate = sf.read(str(path), dtype="float64", always_2d=True)
+    except (sf.SoundFileError, RuntimeError, ValueError) as exc:
+        reason = getattr(exc, "error_string", None) or str(exc)
+        raise InputError(f"cannot read audio file {path}: {reason}") from None
+    if data.shape[0] == 0:
+        raise InputError(f"audio file is empty (no samples): {path}")
+    if data.shape[1] > 1:
+        _log_once(f"channels {data.shape[1]}", f"mixing {data.shape[1]} channels to mono ({path}, logged once)")
+        data = data.mean(axis=1, keepdims=True)
+    if rate != SAMPLE_RATE:
+        _log_once(f"rate {rate}", f"resampling {rate} Hz to {SAMPLE_RATE} Hz ({path}, logged once)")
+        data = resample(data, rate, SAMPLE_RATE)
+    return to_int16(data[:, 0])
+
+
+def write_wav(path: str | os.PathLike, samples: np.ndarray, rate: int = SAMPLE_RATE) -> Path:
+    """Write 16-bit PCM mono wav atomically (temp file + rename)."""
+    buffer = io.BytesIO()
+    sf.write(buffer, to_int16(samples), int(rate), format="WAV", subtype="PCM_16")
+    return atomic_write_bytes(path, buffer.getvalue())
