@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge import plots
+from edge import bench_suite, plots
 from edge.bundle import Bundle
 from edge.errors import InputError, TinysenseError
 from edge.fileio import atomic_write_json
@@ -43,6 +43,7 @@ def add_arguments(parser) -> None:
                         help="allowed accuracy drop against the baseline, in percentage points (default: 0.5)")
     parser.add_argument("--max-latency-ratio", type=float, default=1.5, metavar="R",
                         help="allowed p50 latency as a multiple of the baseline's (default: 1.5)")
+    bench_suite.add_arguments(parser)
 
 
 # -- data -------------------------------------------------------------------------------------
@@ -143,6 +144,14 @@ def print_table(report: dict) -> None:
                       f"{latency['p90']:.3f}", f"{latency['p99']:.3f}", f"{result['inferences_per_s']:.0f}",
                       f"{result['peak_rss_mb']:.0f}")
     Console(width=120).print(table)
+    labels = list(next(iter(report["variants"].values()), {}).get("per_class_recall", {}))
+    if labels:  # the same evaluation set for every variant, so the same classes
+        recall = Table(title="per-class recall")
+        for column in ("variant", *labels):
+            recall.add_column(column, justify="left" if column == "variant" else "right")
+        for name, result in report["variants"].items():
+            recall.add_row(name, *(f"{result['per_class_recall'].get(label, float('nan')):.2f}" for label in labels))
+        Console(width=160).print(recall)
 
 
 def compare_with_baseline(report: dict, baseline: dict, max_drop_pp: float, max_ratio: float) -> list[str]:
@@ -188,6 +197,8 @@ def run(args) -> int:
                 title=f"{bundle.name} {name}: accuracy {result['accuracy']:.4f} ({len(y)} examples)"))
         report["variants"][name] = result
     print_table(report)
+    if bench_suite.enabled(args):
+        bench_suite.extend(report, bundle, x, y, args)
     if args.json:
         atomic_write_json(args.json, report)
     if baseline is not None:

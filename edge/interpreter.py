@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 #: Interpreter modules in the order they are tried.
 BACKENDS = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow.lite")
 EDGETPU_LIBRARY = "libedgetpu.so.1"
+#: Examples quantized at a time by predict().
+PREDICT_CHUNK = 256
 
 
 class DeviceError(TinysenseError):
@@ -133,8 +135,10 @@ class TFLiteModel:
                 batch = batch.reshape((batch.shape[0], *expected))
             else:
                 raise TinysenseError(f"{self.path}: input of shape {batch.shape[1:]} does not fit the model's {expected}")
-        raw = self.to_raw_input(batch)
-        outputs = [self.invoke_raw(raw[i : i + 1])[0].copy() for i in range(len(raw))]
+        outputs = []
+        for start in range(0, len(batch), PREDICT_CHUNK):  # chunks keep quantization temporaries small
+            raw = self.to_raw_input(batch[start : start + PREDICT_CHUNK])
+            outputs.extend(self.invoke_raw(example[np.newaxis])[0].copy() for example in raw)
         return self.from_raw_output(np.stack(outputs)) if outputs else np.zeros((0,), np.float32)
 
 

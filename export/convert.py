@@ -24,10 +24,23 @@ def representative_dataset(samples: np.ndarray):
     return generate
 
 
+def with_batch_of_one(model):
+    """The same layers and weights behind a fixed batch-1 input.
+
+    A Keras model's batch dimension is dynamic (-1); converted as is, the TFLite graph gains
+    SHAPE/STRIDED_SLICE/PACK ops around the reshape and the Edge TPU compiler refuses it from the
+    first op. Devices run one example at a time, so the exported models take exactly one.
+    """
+    import keras
+
+    inputs = keras.Input(model.input_shape[1:], batch_size=1, name="input")
+    return keras.Model(inputs, model(inputs), name=model.name)
+
+
 def convert(model, variant: str, representative: np.ndarray | None = None) -> bytes:
     import tensorflow as tf
 
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter = tf.lite.TFLiteConverter.from_keras_model(with_batch_of_one(model))
     if variant == "float16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
