@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.errors import BundleError, TinysenseError
+from edge.native import quiet_native_stderr
 from edge.quant import dequantize, quantize
 
 log = logging.getLogger(__name__)
@@ -74,8 +75,9 @@ class TFLiteModel:
         elif device != "cpu":
             raise DeviceError(f"unknown device {device!r} (choose cpu or edgetpu)")
         try:
-            self.interpreter = module.Interpreter(**kwargs)
-            self.interpreter.allocate_tensors()
+            with quiet_native_stderr():  # LiteRT's "Created TensorFlow Lite XNNPACK delegate" banner
+                self.interpreter = module.Interpreter(**kwargs)
+                self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise BundleError(f"{self.path}: cannot load TFLite model ({first})") from None

@@ -6,17 +6,14 @@ the smallest arena for which TFLM's own planner succeeds is the figure firmware 
 """
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import sys
-from collections.abc import Iterator
 
 import numpy as np
 from tflite_micro.python.tflite_micro import runtime
 
 from edge.errors import BundleError
 from edge.interpreter import check_flatbuffer
+from edge.native import quiet_native_stderr
 from edge.micro import MicroModel
 
 log = logging.getLogger(__name__)
@@ -25,20 +22,6 @@ log = logging.getLogger(__name__)
 ARENA_ALIGNMENT = 16
 #: Largest arena tried before giving up (a microcontroller model beyond this is not one).
 MAX_ARENA_BYTES = 64 * 1024 * 1024
-
-
-@contextlib.contextmanager
-def _quiet_native_stderr() -> Iterator[None]:
-    """Silence TFLM's C++ messages ("Failed to allocate ...") printed while probing arena sizes."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def _allocates(model_bytes: bytes, arena_bytes: int) -> bool:
@@ -56,7 +39,7 @@ def measure_arena_bytes(model_bytes: bytes) -> int:
     static buffer and for TFLM version changes (see export.firmware.ARENA_MARGIN).
     """
     check_flatbuffer(model_bytes, "<model bytes>")
-    with _quiet_native_stderr():
+    with quiet_native_stderr():
         high = -(-len(model_bytes) // ARENA_ALIGNMENT) * ARENA_ALIGNMENT
         while not _allocates(model_bytes, high):
             if high >= MAX_ARENA_BYTES:
