@@ -1,0 +1,56 @@
+"""Real speech for a keyword-spotting bundle: Speech Commands clips -> front-end features and labels.
+
+`tinysense bench models/kws --data DIR` calls `load_eval_data`. Features come from `edge.frontend`,
+the code the listening daemon runs, and each clip's label is mapped by name onto the model's label
+order (the folder's keywords are the bundle's).
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from edge.bundle import MANIFEST, Bundle
+from edge.errors import InputError
+from edge.frontend import check_bundle_frontend, clips_features
+from edge.speech_commands import SILENCE, UNKNOWN, Item, load_items, read_clip
+
+log = logging.getLogger(__name__)
+SPECIAL = (SILENCE, UNKNOWN)
+
+
+def keywords_of(labels: list[str]) -> list[str]:
+    return [label for label in labels if label not in SPECIAL]
+
+
+def speech_commands_features(data_dir: str | Path, labels: list[str], splits: tuple[str, ...] | None = None
+                             ) -> tuple[np.ndarray, np.ndarray, list[Item]]:
+    """Features (N, frames, channels, 1), label indices into `labels`, and the items, of the clips in
+    `splits` (all when None) whose label the model has."""
+    items = load_items(data_dir, keywords_of(labels))
+    if splits is not None:
+        items = [item for item in items if item.split in splits]
+    index = {label: i for i, label in enumerate(labels)}
+    skipped = sorted({item.label for item in items if item.label not in index})
+    if skipped:
+        log.warning("%s: skipping clips labelled %s (the model has no such class)", data_dir, ", ".join(skipped))
+        items = [item for item in items if item.label in index]
+    if not items:
+        raise InputError(f"{data_dir}: no clips for the labels {', '.join(labels)}")
+    x = clips_features(read_clip(item) for item in items)[..., np.newaxis]
+    y = np.array([index[item.label] for item in items], dtype=np.int64)
+    return x, y, items
+
+
+def load_eval_data(bundle: Bundle, data_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """The evaluation clips of a Speech Commands folder as (model inputs, label indices).
+
+    The official test-split packaging (it has `_unknown_/`) is evaluated whole; a full dataset
+    folder contributes only its test split (testing_list.txt, else the speaker hash).
+    """
+    check_bundle_frontend(bundle.manifest.get("frontend"), bundle.root / MANIFEST)
+    whole = (Path(data_dir) / UNKNOWN).is_dir()
+    x, y, _ = speech_commands_features(data_dir, bundle.labels, None if whole else ("test",))
+    log.info("%s: %d clips (%s)", data_dir, len(y), "all clips" if whole else "test split")
+    return x, y

@@ -1,0 +1,41 @@
+"""`tinysense train kws` refuses bad input with one line, before any work is done."""
+from __future__ import annotations
+
+import pytest
+
+from edge.cli import main
+from trainer.kws_train import real_roles, speaker_fold
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--words", "yes", "yes"], "duplicate keywords: yes"),
+    (["--words", "yes", "n0"], "only letters"),
+    (["--no-synthetic"], "--no-synthetic needs --data"),
+    (["--cv-folds", "5"], "--cv-folds K needs --data"),
+])
+def test_bad_arguments_fail_with_one_line(args, message, tmp_path, capsys):
+    assert main(["train", "kws", *args, "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("tinysense train: error:") and message in err[0]
+    assert not (tmp_path / "m").exists()
+
+
+def test_data_folder_without_keywords(tmp_path, capsys):
+    (tmp_path / "data" / "other").mkdir(parents=True)
+    assert main(["train", "kws", "--no-synthetic", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "m")]) == 2
+    assert "no clips of the keywords" in capsys.readouterr().err
+
+
+def test_cross_validation_folds_are_speaker_disjoint():
+    import numpy as np
+
+    class Corpus:
+        speakers = np.array([f"sc:{n % 37:04x}" for n in range(400)])
+        split = np.full(400, "test")
+
+    roles = real_roles(Corpus, 5, 2)
+    assert set(roles) == {"train", "validation", "heldout"}
+    for role in ("train", "validation"):
+        assert not set(Corpus.speakers[roles == role]) & set(Corpus.speakers[roles == "heldout"])
+    assert all(speaker_fold(s, 5) == 2 for s in Corpus.speakers[roles == "heldout"])
+    assert list(real_roles(Corpus, None, 0)) == ["heldout"] * 400

@@ -1,0 +1,119 @@
+"""Keyword-spotting convnets on microfrontend features (frames x channels x 1), by name.
+
+Inputs are the float features of `edge.frontend` (98 x 40, values 0 to ~26) as they are; the
+exported models take exactly what the runtime's front-end produces. Every layer converts to
+TFLite builtins that TFLite Micro and the Edge TPU run (CONV_2D, DEPTHWISE_CONV_2D,
+MAX/AVERAGE_POOL_2D, RESHAPE, FULLY_CONNECTED, SOFTMAX; batch norm folds into convolutions,
+dropout disappears).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+
+def book(input_shape: tuple[int, int, int], num_classes: int):
+    """The book's spectrogram convnet, adapted to 98 x 40: the float reference (~0.8 M parameters).
+
+    conv 8@[2,8] -> pool -> 3 x (conv 32@[2,4] -> pool) -> flatten -> dropout .25 -> dense 2000
+    -> dropout .5 -> softmax.
+    """
+    import keras
+    from keras import layers
+
+    stack = [keras.Input(input_shape), layers.Conv2D(8, (2, 8), padding="same", activation="relu"),
+             layers.MaxPooling2D(2)]
+    for _ in range(3):
+        stack += [layers.Conv2D(32, (2, 4), padding="same", activation="relu"), layers.MaxPooling2D(2)]
+    stack += [layers.Flatten(), layers.Dropout(0.25), layers.Dense(2000, activation="relu"), layers.Dropout(0.5),
+              layers.Dense(num_classes, activation="softmax")]
+    return keras.Sequential(stack, name="kws_book")
+
+
+def _ds_cnn(input_shape: tuple[int, int, int], num_classes: int, *, filters: int, blocks: int,
+            first_kernel: tuple[int, int], first_strides: tuple[int, int], name: str):
+    """Depthwise-separable CNN (Zhang et al. 2017; the MLPerf Tiny KWS reference).
+
+    A strided conv brings 98 x 40 down to 25 x 10 (40 ms x 4 mel bands per cell), then `blocks`
+    times depthwise 3x3 + pointwise 1x1 (each with batch norm and ReLU), average pool over the
+    whole map, dense softmax. The stride keeps every activation small enough for a 32 KB arena.
+    """
+    import keras
+    from keras import layers
+
+    def bn_relu(x):
+        return layers.ReLU()(layers.BatchNormalization(momentum=0.9)(x))  # settles in few steps (small corpora)
+
+    inputs = keras.Input(input_shape)
+    x = bn_relu(layers.Conv2D(filters, first_kernel, strides=first_strides, padding="same", use_bias=False)(inputs))
+    x = layers.Dropout(0.2)(x)
+    for _ in range(blocks):
+        x = bn_relu(layers.DepthwiseConv2D(3, padding="same", use_bias=False)(x))
+        x = bn_relu(layers.Conv2D(filters, 1, use_bias=False)(x))
+    x = layers.Dropout(0.4)(x)
+    x = layers.GlobalAveragePooling2D()(x)  # MEAN: no dynamic-batch RESHAPE for the Edge TPU compiler
+    outputs = layers.Dense(num_classes, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def ds_cnn(input_shape: tuple[int, int, int], num_classes: int):
+    """The edge model: DS-CNN, 48 filters, 4 blocks (~15 k parameters, ~31 KB int8, ~31 KB TFLM arena)."""
+    return _ds_cnn(input_shape, num_classes, filters=48, blocks=4, first_kernel=(10, 4), first_strides=(4, 4),
+                   name="kws_ds_cnn")
+
+
+def tiny(input_shape: tuple[int, int, int], num_classes: int):
+    """A DS-CNN with 16 filters and one block: trains in seconds on a CPU, for tests."""
+    return _ds_cnn(input_shape, num_classes, filters=16, blocks=1, first_kernel=(10, 4), first_strides=(4, 4),
+                   name="kws_tiny")
+
+
+ARCHITECTURES: dict[str, Callable] = {"book": book, "ds-cnn": ds_cnn, "tiny": tiny}
+#: Epochs for the default synthetic corpus (Adam 0.003, batch 128; ds-cnn's validation accuracy
+#: levels off after about 15).
+DEFAULT_EPOCHS = {"book": 20, "ds-cnn": 20, "tiny": 15}
+
+
+def spec_augment(seed: int, time_masks: int = 2, time_width: int = 10, freq_masks: int = 2, freq_width: int = 5):
+    """SpecAugment-style masking of training batches (Park et al. 2019): random bands of frames
+    and of channels are set to zero, so the model cannot lean on one cue of a synthetic voice."""
+    import tensorflow as tf
+
+    tf.random.set_seed(seed)
+
+    def masks(length: int, count: int, width: int, batch: tf.Tensor) -> tf.Tensor:
+        keep = tf.ones((batch, length), tf.float32)
+        positions = tf.range(length)[tf.newaxis, :]
+        for _ in range(count):
+            size = tf.random.uniform((batch, 1), 0, width + 1, dtype=tf.int32)
+            start = tf.random.uniform((batch, 1), 0, length, dtype=tf.int32)
+            keep *= 1.0 - tf.cast((positions >= start) & (positions < start + size), tf.float32)
+        return keep
+
+    def augment(batch: tf.Tensor, training: bool = True) -> tf.Tensor:
+        if not training:
+            return batch
+        n = tf.shape(batch)[0]
+        frames, channels = batch.shape[1], batch.shape[2]
+        keep_time = masks(frames, time_masks, time_width, n)[:, :, tf.newaxis, tf.newaxis]
+        keep_freq = masks(channels, freq_masks, freq_width, n)[:, tf.newaxis, :, tf.newaxis]
+        return batch * keep_time * keep_freq
+
+    return augment
+
+
+def count_macs(model) -> int:
+    """Multiply-accumulates of one inference, counted over Conv2D, DepthwiseConv2D and Dense layers
+    (pooling, batch norm and activations are left out: they fold away or are comparatively free)."""
+    from keras import layers
+
+    macs = 0
+    for layer in model.layers:
+        if isinstance(layer, layers.DepthwiseConv2D):
+            _, h, w, c = layer.output.shape
+            macs += h * w * c * layer.kernel_size[0] * layer.kernel_size[1]
+        elif isinstance(layer, layers.Conv2D):
+            _, h, w, c = layer.output.shape
+            macs += h * w * c * layer.kernel_size[0] * layer.kernel_size[1] * layer.input.shape[-1]
+        elif isinstance(layer, layers.Dense):
+            macs += layer.input.shape[-1] * layer.units
+    return int(macs)

@@ -1,0 +1,192 @@
+"""`tinysense train kws`: train a keyword spotter on synthetic and/or real speech for the exporter.
+
+Features come from `edge.frontend`, the code the listening daemon and the firmware run, so the
+model sees in training exactly what it sees in service. Labels: `_silence_`, `_unknown_`, then
+the keywords. Writes the trainer -> exporter contract files (see trainer/outputs.py) with the
+front-end parameters and the detection defaults the streaming daemon starts from.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from edge.speech_commands import SILENCE, UNKNOWN
+from trainer.kws_corpus import DEFAULT_KEYWORDS
+from trainer.kws_models import ARCHITECTURES, DEFAULT_EPOCHS
+
+log = logging.getLogger(__name__)
+#: Streaming detection defaults written into the manifest (edge/listen.py reads them): run the
+#: model every `inference_stride_ms` on the last clip, average the posteriors over
+#: `smoothing_window_ms`, report a keyword when the average exceeds `threshold` in at least
+#: `min_count` consecutive inferences, then stay quiet for `refractory_ms`.
+DETECTION = {"inference_stride_ms": 100, "smoothing_window_ms": 500, "threshold": 0.6, "min_count": 2,
+             "refractory_ms": 1000}
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--arch", choices=sorted(ARCHITECTURES), default="ds-cnn",
+                        help="model: ds-cnn (edge, default), book (float reference), tiny (tests)")
+    parser.add_argument("--words", nargs="+", default=list(DEFAULT_KEYWORDS), metavar="WORD",
+                        help="keywords to spot (default: the 10 Speech Commands keywords)")
+    parser.add_argument("--data", type=Path, default=None, metavar="DIR",
+                        help="real speech in the Speech Commands layout, mixed with the synthetic corpus")
+    parser.add_argument("--no-synthetic", action="store_true", help="train on --data only")
+    parser.add_argument("--cv-folds", type=int, default=None, metavar="K",
+                        help="speaker-disjoint cross-validation on --data: split its speakers into K folds ...")
+    parser.add_argument("--cv-fold", type=int, default=0, metavar="I",
+                        help="... and hold out fold I (0-based) as the evaluation set (default: 0)")
+    parser.add_argument("--cache", type=Path, default=None, metavar="DIR",
+                        help="synthetic corpus cache folder (default: $TINYSENSE_CACHE/kws or ~/.cache/tinysense/kws)")
+    parser.add_argument("--synthetic-speakers", type=int, default=None, metavar="N",
+                        help="synthetic speakers in the corpus (default: the corpus default, 250)")
+    parser.add_argument("--synthetic-copies", type=int, default=None, metavar="N",
+                        help="clips per synthetic utterance, clean + augmented (default: the corpus default, 3)")
+    parser.add_argument("--init-from", type=Path, default=None, metavar="MODEL_DIR",
+                        help="start from a trained model with the same labels (fine-tune, e.g. on your own recordings)")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs (default: ds-cnn 20, book 20, tiny 15)")
+    parser.add_argument("--batch-size", type=int, default=128, help="clips per training step (default: 128)")
+    parser.add_argument("--learning-rate", type=float, default=3e-3, help="Adam learning rate (default: 0.003)")
+    parser.add_argument("--balance", action="store_true",
+                        help="cap every class's training clips at the median class count (the corpus has more _unknown_)")
+    parser.add_argument("--no-spec-augment", action="store_true", help="do not mask time and frequency bands in training")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("models/kws"), help="model folder (default: models/kws)")
+
+
+def speaker_fold(speaker: str, folds: int) -> int:
+    """Stable fold of a speaker (sha1 of the id), so cross-validation folds never share a voice."""
+    return int(hashlib.sha1(speaker.encode("utf-8")).hexdigest(), 16) % folds
+
+
+def real_roles(corpus, folds: int | None, fold: int) -> np.ndarray:
+    """'train' | 'validation' | 'heldout' per real clip: the folder's split (test -> heldout), or with
+    `folds` a speaker-disjoint cross-validation fold held out and a tenth of the rest validating."""
+    if not folds:
+        return np.array([{"test": "heldout"}.get(split, split) for split in corpus.split.tolist()])
+    return np.array(["heldout" if speaker_fold(s, folds) == fold else
+                     "validation" if speaker_fold(f"validation:{s}", 10) == 0 else "train"
+                     for s in corpus.speakers.tolist()])
+
+
+def load_data(args, words: tuple[str, ...]) -> tuple[list[tuple[object, np.ndarray]], dict]:
+    """[(corpus, role per clip)] for the synthetic corpus and/or --data, and their description."""
+    from trainer.kws_corpus import CorpusConfig, load_corpus, speech_commands_corpus
+
+    parts, data = [], {}
+    if not args.no_synthetic:
+        sizes = {"speakers": args.synthetic_speakers, "copies": args.synthetic_copies}
+        config = CorpusConfig(keywords=words, seed=args.seed, **{k: v for k, v in sizes.items() if v is not None})
+        corpus = load_corpus(words, cache_dir=args.cache, config=config, progress=sys.stderr.isatty())
+        parts.append((corpus, corpus.split.astype(str)))
+        if args.data is None:  # no real speech: the validation speakers are the held-out set too
+            parts.append((corpus.select(corpus.split == "validation"), np.full(int((corpus.split == "validation").sum()), "heldout")))
+        data["synthetic"] = corpus.describe()
+    if args.data is not None:
+        corpus = speech_commands_corpus(args.data, words, seed=args.seed)
+        roles = real_roles(corpus, args.cv_folds, args.cv_fold)
+        parts.append((corpus, roles))
+        data["real"] = {"dir": str(args.data), **{r: int((roles == r).sum()) for r in ("train", "validation", "heldout")},
+                        "cv": {"folds": args.cv_folds, "fold": args.cv_fold} if args.cv_folds else None}
+    return parts, data
+
+
+def features_by_role(parts, labels: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Front-end features (N, 98, 40, 1) and label indices for each role, in `labels` order."""
+    from edge.frontend import clips_features
+
+    index = {label: i for i, label in enumerate(labels)}
+    out = {}
+    for role in ("train", "validation", "heldout"):
+        xs, ys = [], []
+        for corpus, roles in parts:
+            chosen = roles == role
+            if chosen.any():
+                xs.append(clips_features(corpus.clips[chosen])[..., np.newaxis])
+                ys.append(np.array([index[label] for label in corpus.labels[chosen].tolist()], dtype=np.int64))
+        out[role] = (np.concatenate(xs), np.concatenate(ys)) if xs else (None, np.zeros(0, np.int64))
+    return out
+
+
+def check_init_from(model_dir: Path, labels: list[str]) -> dict:
+    """train_meta.json of the model to start from, refused unless it has exactly these labels."""
+    import json
+
+    from edge.errors import InputError
+
+    meta_path, keras_path = model_dir / "train_meta.json", model_dir / "keras" / "model.keras"
+    if not meta_path.is_file() or not keras_path.is_file():
+        raise InputError(f"{model_dir}: --init-from needs a trained model folder ({meta_path.name} and {keras_path})")
+    meta = json.loads(meta_path.read_text())
+    if meta.get("labels") != labels:
+        raise InputError(f"{meta_path}: labels {meta.get('labels')} differ from this run's {labels}; use the same --words")
+    return meta
+
+
+def run(args) -> int:
+    from edge.errors import InputError
+    from edge.frontend import RUNTIME_PARAMS
+    from trainer.fit import FitConfig, fit
+    from trainer.kws_corpus import parse_words
+    from trainer.kws_models import count_macs, spec_augment
+    from trainer.outputs import balanced_indices, save_training_outputs
+
+    started = time.perf_counter()
+    words = parse_words(args.words)
+    labels = [SILENCE, UNKNOWN, *words]
+    if args.no_synthetic and args.data is None:
+        raise InputError("--no-synthetic needs --data DIR (real speech in the Speech Commands layout)")
+    if args.cv_folds is not None and (args.data is None or args.cv_folds < 2 or not 0 <= args.cv_fold < args.cv_folds):
+        raise InputError("--cv-folds K needs --data, K >= 2 and 0 <= --cv-fold < K")
+    arch = check_init_from(args.init_from, labels)["training"]["arch"] if args.init_from else args.arch
+    shape = (*RUNTIME_PARAMS.feature_shape, 1)
+    parts, data = load_data(args, words)
+    roles = features_by_role(parts, labels)
+    (x_train, y_train), (x_val, y_val), (x_held, y_held) = (roles[r] for r in ("train", "validation", "heldout"))
+    if not len(y_val):
+        x_val, y_val = x_held, y_held
+    if not len(y_train) or not len(y_held):
+        raise InputError(f"no {'training' if not len(y_train) else 'held-out'} clips; check --data and --cv-fold")
+    if args.balance:
+        keep = balanced_indices(y_train, int(np.median(np.bincount(y_train, minlength=len(labels)))), args.seed)
+        x_train, y_train = x_train[keep], y_train[keep]
+    source = "real speech held-out speakers" if args.data is not None else "synthetic speech, validation speakers"
+    log.info("kws: %d train, %d validation, %d held-out clips (%s); features %.0f s", len(y_train), len(y_val),
+             len(y_held), source, time.perf_counter() - started)
+
+    def build():
+        import keras
+
+        return keras.saving.load_model(args.init_from / "keras" / "model.keras") if args.init_from else \
+            ARCHITECTURES[arch](shape, len(labels))
+
+    config = FitConfig(epochs=args.epochs or DEFAULT_EPOCHS[arch], batch_size=args.batch_size,
+                       optimizer="adam", learning_rate=args.learning_rate, seed=args.seed)
+    model, history = fit(build, (x_train, y_train), (x_val, y_val),
+                         len(labels), args.out, config, augment=None if args.no_spec_augment else spec_augment(args.seed))
+    meta = {
+        "name": args.out.name,
+        "task": "kws",
+        "labels": labels,
+        "input": {"shape": list(shape), "dtype": "float32", "range": [0.0, 26.0],
+                  "layout": "frames x channels x 1: microfrontend features (edge.frontend)"},
+        "frontend": RUNTIME_PARAMS.to_dict(),
+        "detection": dict(DETECTION),
+        "training": {"arch": arch, "init_from": str(args.init_from) if args.init_from else None, "words": list(words), "spec_augment": not args.no_spec_augment,
+                     "balance": args.balance, **asdict(config),
+                     "params": int(model.count_params()), "macs": count_macs(model), "history": history,
+                     "seconds": round(time.perf_counter() - started, 1)},
+        "data": {"source": source, "train": int(len(y_train)), "validation": int(len(y_val)),
+                 "heldout": int(len(y_held)), **data},
+    }
+    metrics = save_training_outputs(args.out, model, meta, x_train, y_train, x_held, y_held,
+                                    calibration_per_class=50, seed=args.seed)
+    log.info("kws %s: held-out accuracy %.4f (%d clips) in %.0f s", arch, metrics["heldout_accuracy"],
+             metrics["heldout_count"], time.perf_counter() - started)
+    print(f"trained {args.out}: held-out accuracy {metrics['heldout_accuracy']:.4f} on {metrics['heldout_count']} clips ({source})")
+    return 0
