@@ -1,0 +1,256 @@
+"""Where live audio comes from: a microphone (PyAudio), a wav file, or raw PCM on stdin.
+
+Every source yields 16 kHz mono int16 chunks from `chunks(stop)` until the audio ends or the
+`stop` event is set; each wait is short, so a signal handler that sets `stop` ends the stream
+within half a second. The microphone source never crashes on a bad device: input overflows are
+counted and logged, and a device that cannot be opened or stops delivering audio (unplugged,
+taken by another program) is reopened with exponential back-off.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import select
+import threading
+import time
+from collections.abc import Callable, Iterator
+from math import ceil, gcd
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+import numpy as np
+
+from edge.audio import SAMPLE_RATE, read_audio, resample
+from edge.errors import InputError, TinysenseError
+from edge.native import quiet_native_stderr
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.5  #: longest a source blocks before looking at the stop event again
+
+
+class AudioSource(Protocol):
+    description: str
+
+    def chunks(self, stop: threading.Event) -> Iterator[np.ndarray]: ...
+
+
+class StreamResampler:
+    """`scipy.signal.resample_poly` on a stream, with the same output as on the whole signal.
+
+    Input is cut into blocks of a whole number of polyphase periods (about 100 ms); each block is
+    resampled together with its neighbours and only its own span is kept, so the filter sees the
+    same context as in one call. The price is one block of delay.
+    """
+
+    def __init__(self, from_rate: int, to_rate: int = SAMPLE_RATE):
+        self.from_rate, self.to_rate = int(from_rate), int(to_rate)
+        common = gcd(self.from_rate, self.to_rate)
+        self._up, self._down = self.to_rate // common, self.from_rate // common
+        self._block = self._down * ceil(self.from_rate / 10 / self._down)
+        self._pending = np.zeros(0, np.int16)
+        self._previous = np.zeros(self._block, np.int16)
+        self._current: np.ndarray | None = None
+
+    def process(self, samples: np.ndarray) -> np.ndarray:
+        """Feed int16 samples at `from_rate`; returns whatever output is complete (int16)."""
+        if self.from_rate == self.to_rate:
+            return samples
+        self._pending = np.concatenate([self._pending, samples])
+        out = []
+        while len(self._pending) >= self._block:
+            block, self._pending = self._pending[:self._block], self._pending[self._block:]
+            if self._current is not None:
+                joined = np.concatenate([self._previous, self._current, block])
+                start = self._block * self._up // self._down
+                out.append(resample(joined, self.from_rate, self.to_rate)[start:2 * start])
+                self._previous = self._current
+            self._current = block
+        return np.concatenate(out) if out else np.zeros(0, np.int16)
+
+
+class WavSource:
+    """A wav/flac file (any rate or channel count, converted), paced in real time unless `fast`."""
+
+    def __init__(self, path: str | Path, *, fast: bool = False, chunk_ms: int = 100):
+        self.path = Path(path)
+        self.samples = read_audio(self.path)
+        self.fast = fast
+        self.chunk = SAMPLE_RATE * chunk_ms // 1000
+        self.description = f"wav file {self.path} ({len(self.samples) / SAMPLE_RATE:.1f} s, {'fast' if fast else 'real time'})"
+
+    def chunks(self, stop: threading.Event) -> Iterator[np.ndarray]:
+        start = time.monotonic()
+        for offset in range(0, len(self.samples), self.chunk):
+            if not self.fast:
+                # Release each chunk when its last sample would have been spoken.
+                due = start + (offset + self.chunk) / SAMPLE_RATE
+                if stop.wait(max(0.0, due - time.monotonic())):
+                    return
+            if stop.is_set():
+                return
+            yield self.samples[offset:offset + self.chunk]
+
+
+class StdinSource:
+    """Raw little-endian 16-bit mono PCM on a pipe (e.g. `arecord -t raw -f S16_LE -r 16000 -c 1 |`)."""
+
+    def __init__(self, stream: BinaryIO, *, rate: int = SAMPLE_RATE, chunk_ms: int = 100):
+        self.fd = stream.fileno()
+        self.chunk_bytes = 2 * rate * chunk_ms // 1000
+        self.resampler = StreamResampler(rate)
+        self.description = f"raw PCM on stdin ({rate} Hz, 16-bit mono)"
+
+    def chunks(self, stop: threading.Event) -> Iterator[np.ndarray]:
+        leftover = b""
+        while not stop.is_set():
+            ready, _, _ = select.select([self.fd], [], [], POLL_SECONDS)
+            if not ready:
+                continue
+            data = os.read(self.fd, self.chunk_bytes)
+            if not data:
+                return
+            data, leftover = leftover + data, b""
+            if len(data) % 2:
+                data, leftover = data[:-1], data[-1:]
+            yield self.resampler.process(np.frombuffer(data, "<i2"))
+
+
+class MicrophoneSource:
+    """A PyAudio capture device by index or by (part of its) name; None is the default input.
+
+    Opens at 16 kHz when the device supports it, else at its native rate, resampled. Audio comes
+    through PyAudio's callback into a queue, so a slow consumer shows up as a logged overflow
+    rather than a stalled device, and a silent device is detected by a timeout.
+    """
+
+    def __init__(self, device: int | str | None = None, *, rate: int | None = None, chunk_ms: int = 100,
+                 stall_seconds: float = 5.0, max_backoff: float = 30.0, pyaudio_module=None,
+                 sleep: Callable[[threading.Event, float], bool] | None = None):
+        if pyaudio_module is None:
+            try:
+                import pyaudio as pyaudio_module
+            except ImportError:
+                raise TinysenseError("the microphone needs PyAudio: sudo apt install portaudio19-dev && "
+                                     "pip install 'tinysense[edge]' (or use --wav / --stdin)") from None
+        self.pyaudio = pyaudio_module
+        self.device, self.rate, self.chunk_ms = device, rate, chunk_ms
+        self.stall_seconds, self.max_backoff = stall_seconds, max_backoff
+        self.sleep = sleep or (lambda stop, seconds: stop.wait(seconds))
+        self.description = f"microphone {'(default)' if device is None else device!r}"
+        self.overflows = 0
+        self._queue: queue.Queue[bytes] = queue.Queue(maxsize=50)
+        self._audio = self._stream = None
+
+    # -- device handling --------------------------------------------------------------------------
+    def _find_device(self) -> int | None:
+        if self.device is None:
+            return None
+        devices = [self._audio.get_device_info_by_index(i) for i in range(self._audio.get_device_count())]
+        inputs = [d for d in devices if d.get("maxInputChannels", 0) > 0]
+        if isinstance(self.device, int) or str(self.device).isdigit():
+            index = int(self.device)
+            if any(d["index"] == index for d in inputs):
+                return index
+        else:
+            matches = [d for d in inputs if str(self.device).lower() in d["name"].lower()]
+            if matches:
+                return matches[0]["index"]
+        names = ", ".join(f"{d['index']}: {d['name']}" for d in inputs) or "none"
+        raise OSError(f"no input device {self.device!r} (input devices: {names})")
+
+    def _choose_rate(self, index: int | None) -> int:
+        if self.rate:
+            return self.rate
+        info = (self._audio.get_device_info_by_index(index) if index is not None
+                else self._audio.get_default_input_device_info())
+        try:
+            if self._audio.is_format_supported(SAMPLE_RATE, input_device=info["index"], input_channels=1,
+                                               input_format=self.pyaudio.paInt16):
+                return SAMPLE_RATE
+        except ValueError:
+            pass
+        return int(info["defaultSampleRate"])
+
+    def _open(self) -> None:
+        with quiet_native_stderr():  # PortAudio's ALSA probing prints pages of harmless warnings
+            self._audio = self.pyaudio.PyAudio()
+        index = self._find_device()
+        rate = self._choose_rate(index)
+        self._resampler = StreamResampler(rate)
+        self._stream = self._audio.open(format=self.pyaudio.paInt16, channels=1, rate=rate, input=True,
+                                        input_device_index=index, frames_per_buffer=rate * self.chunk_ms // 1000,
+                                        stream_callback=self._on_audio)
+        log.info("opened %s at %d Hz%s", self.description, rate, "" if rate == SAMPLE_RATE else " (resampled to 16 kHz)")
+
+    def _close(self) -> None:
+        for action in (lambda: self._stream.stop_stream(), lambda: self._stream.close(), lambda: self._audio.terminate()):
+            with contextlib.suppress(Exception):
+                action()
+        self._stream = self._audio = None
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self._queue.get_nowait()
+
+    def _on_audio(self, data: bytes, frame_count: int, time_info, status: int):
+        """PyAudio's callback thread: hand the audio over; never raise here."""
+        if status & self.pyaudio.paInputOverflow:
+            self.overflows += 1
+        try:
+            # Blocking briefly gives back-pressure to devices faster than real time (files, tests).
+            self._queue.put(data, timeout=1.0)
+        except queue.Full:
+            self.overflows += 1
+        return (None, self.pyaudio.paContinue)
+
+    def _open_with_backoff(self, stop: threading.Event) -> bool:
+        delay = 1.0
+        while not stop.is_set():
+            try:
+                self._open()
+                return True
+            except (OSError, ValueError) as exc:
+                self._close()
+                log.warning("cannot open %s (%s); retrying in %.0f s", self.description, exc, delay)
+                if self.sleep(stop, delay):
+                    return False
+                delay = min(delay * 2, self.max_backoff)
+        return False
+
+    # -- the stream -----------------------------------------------------------------------------
+    def chunks(self, stop: threading.Event) -> Iterator[np.ndarray]:
+        reported = 0
+        try:
+            while self._open_with_backoff(stop):
+                last_audio = time.monotonic()
+                while not stop.is_set():
+                    try:
+                        data = self._queue.get(timeout=POLL_SECONDS)
+                    except queue.Empty:
+                        active = self._stream is not None and self._stream.is_active()
+                        if not active or time.monotonic() - last_audio > self.stall_seconds:
+                            log.warning("%s stopped delivering audio; reopening", self.description)
+                            break
+                        continue
+                    last_audio = time.monotonic()
+                    if self.overflows != reported:
+                        log.warning("input overflow: audio lost %d time(s) so far (CPU too slow or busy?)", self.overflows)
+                        reported = self.overflows
+                    yield self._resampler.process(np.frombuffer(data, "<i2"))
+                self._close()
+        finally:
+            self._close()
+
+
+def open_source(*, wav: str | Path | None = None, fast: bool = False, stdin: BinaryIO | None = None,
+                device: int | str | None = None, rate: int | None = None) -> AudioSource:
+    """The one source the flags ask for (wav, else stdin, else a microphone)."""
+    if wav is not None:
+        return WavSource(wav, fast=fast)
+    if stdin is not None:
+        if rate is not None and rate <= 0:
+            raise InputError(f"--rate must be positive, got {rate}")
+        return StdinSource(stdin, rate=rate or SAMPLE_RATE)
+    return MicrophoneSource(device, rate=rate)

@@ -1,0 +1,311 @@
+"""Streaming keyword spotting: audio in, keyword detections out.
+
+`KeywordSpotter` keeps the last clip of audio (whose features it computes from a fresh front-end
+state, as training does) or of continuously computed front-end frames (see
+`DetectionParams.fresh_frontend`) in a ring buffer, runs the classifier every `stride_ms`,
+averages each class's posterior over `smoothing_ms` (Chen et al. 2014, "posterior smoothing"),
+and fires a keyword when its smoothed score stays at or above its
+threshold for `min_count` inferences in a row; then nothing fires for `refractory_ms`, and that
+keyword not again until its score has fallen below its threshold (one event per utterance).
+Everything is counted in front-end frames, never in calls, so the detections and their times
+are the same whatever chunk sizes the audio arrives in. The API follows Porcupine's
+(`sample_rate`, `frame_length`, `process(frame)`, `close()`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edge.bundle import MANIFEST, Bundle
+from edge.errors import BundleError, InputError
+from edge.frontend import Frontend, FrontendParams, as_int16, check_bundle_frontend
+
+log = logging.getLogger(__name__)
+
+#: Classifier: (frames, channels) float32 features -> class probabilities (len(labels),).
+Classifier = Callable[[np.ndarray], np.ndarray]
+NON_KEYWORDS = ("_silence_", "_unknown_")
+
+
+@dataclass(frozen=True)
+class DetectionParams:
+    """How posteriors become detections; defaults are the manifest's `detection` object."""
+
+    stride_ms: int = 20  #: run the classifier every this many ms of audio (multiple of the 10 ms step)
+    smoothing_ms: int = 200  #: average each class's posterior over this much recent inference
+    threshold: float = 0.8  #: smoothed score a keyword must reach
+    min_count: int = 2  #: consecutive inferences at or above the threshold before firing
+    refractory_ms: int = 1000  #: after a detection, nothing fires for this long
+    thresholds: Mapping[str, float] = field(default_factory=dict)  #: per-keyword overrides
+    #: True: each window's features come from a reset front-end, exactly as training computes a
+    #: clip's (`Frontend.clip_features`); ~10x the front-end work at a 100 ms stride. False: one
+    #: continuous front-end, cheaper, but its noise estimate and gain then differ from training's.
+    fresh_frontend: bool = True
+
+    @classmethod
+    def from_dict(cls, data: Mapping | None, source: str | Path = "detection parameters") -> "DetectionParams":
+        """Parse a manifest's `detection` object; keys it does not know are ignored with a log line."""
+        data = dict(data or {})
+        known = {f.name for f in dataclasses.fields(cls)}
+        aliases = {"inference_stride_ms": "stride_ms", "smoothing_window_ms": "smoothing_ms"}  # the trainer's names
+        values = {}
+        for key, value in data.items():
+            name = aliases.get(key, key)
+            if name in known:
+                values[name] = value
+            else:
+                log.debug("%s: ignoring detection key %r", source, key)
+        try:
+            return cls(**values).checked()
+        except (TypeError, ValueError) as exc:
+            raise BundleError(f"{source}: bad detection parameters ({exc})") from None
+
+    def checked(self) -> "DetectionParams":
+        """Self, after checking values and coercing types; a ValueError names the bad one."""
+        params = dataclasses.replace(
+            self, stride_ms=int(self.stride_ms), smoothing_ms=int(self.smoothing_ms), threshold=float(self.threshold),
+            min_count=int(self.min_count), refractory_ms=int(self.refractory_ms), fresh_frontend=bool(self.fresh_frontend),
+            thresholds={str(k): float(v) for k, v in dict(self.thresholds).items()})
+        if params.stride_ms <= 0 or params.stride_ms % 10:
+            raise ValueError(f"stride_ms={params.stride_ms} must be a positive multiple of 10")
+        if params.smoothing_ms < params.stride_ms:
+            raise ValueError(f"smoothing_ms={params.smoothing_ms} must be at least stride_ms={params.stride_ms}")
+        if params.min_count < 1 or params.refractory_ms < 0:
+            raise ValueError(f"min_count={params.min_count} must be >= 1 and refractory_ms={params.refractory_ms} >= 0")
+        for name, value in {"threshold": params.threshold, **params.thresholds}.items():
+            if not 0.0 < value <= 1.0:
+                raise ValueError(f"threshold {name}={value} must be in (0, 1]")
+        return params
+
+    def threshold_for(self, keyword: str) -> float:
+        return self.thresholds.get(keyword, self.threshold)
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One keyword event. `time` is seconds of audio from stream start to the end of the
+    frame whose inference fired (the detection latency is `time` minus the keyword's end)."""
+
+    keyword: str
+    score: float
+    time: float
+
+    def to_dict(self) -> dict:
+        return {"time": round(self.time, 3), "keyword": self.keyword, "score": round(self.score, 4)}
+
+
+class Decider:
+    """Posteriors in, decisions out: smoothing, thresholds, minimum count, refractory time.
+
+    Separate from the audio path so a benchmark can record posteriors once and replay them
+    through many thresholds (the DET curve) with exactly the daemon's logic.
+    """
+
+    def __init__(self, labels: Sequence[str], keywords: Sequence[str] | None, detection: DetectionParams,
+                 step_ms: int = 10):
+        self.labels = list(labels)
+        all_keywords = [label for label in self.labels if label not in NON_KEYWORDS]
+        unknown = sorted(set(keywords or ()) - set(all_keywords))
+        if unknown:
+            raise InputError(f"unknown keyword(s) {', '.join(unknown)}; the model knows {', '.join(all_keywords)}")
+        self.keywords = list(keywords) if keywords else all_keywords
+        self.detection = detection.checked()
+        unknown = sorted(set(self.detection.thresholds) - set(all_keywords))
+        if unknown:
+            raise InputError(f"threshold given for unknown keyword(s) {', '.join(unknown)}")
+        self._keyword_index = np.array([self.labels.index(k) for k in self.keywords])
+        self._thresholds = np.array([self.detection.threshold_for(k) for k in self.keywords])
+        self._smooth_len = max(1, self.detection.smoothing_ms // self.detection.stride_ms)
+        self._refractory_frames = self.detection.refractory_ms // step_ms
+        self.reset()
+
+    def reset(self) -> None:
+        self._history: deque[np.ndarray] = deque(maxlen=self._smooth_len)
+        self._above = np.zeros(len(self.keywords), np.int64)  # inferences in a row at or above threshold
+        self._armed = np.ones(len(self.keywords), bool)  # False from a detection until the score drops
+        self._quiet_until = -1  # frame index before which nothing fires
+        self.smoothed = np.zeros(len(self.labels), np.float32)
+
+    def update(self, probabilities: np.ndarray, frame: int) -> tuple[str, float] | None:
+        """Take the posteriors of the inference at front-end frame `frame`; (keyword, score) if it fires."""
+        self._history.append(probabilities)
+        self.smoothed = np.mean(self._history, axis=0)
+        scores = self.smoothed[self._keyword_index]
+        above = scores >= self._thresholds
+        self._above = np.where(above, self._above + 1, 0)
+        self._armed |= ~above
+        if frame < self._quiet_until:
+            return None
+        ready = np.flatnonzero((self._above >= self.detection.min_count) & self._armed)
+        if not len(ready):
+            return None
+        best = ready[np.argmax(scores[ready])]
+        self._armed[best] = False
+        self._quiet_until = frame + self._refractory_frames
+        return self.keywords[best], float(scores[best])
+
+
+class KeywordSpotter:
+    """Stateful streaming spotter over one classifier; not thread-safe (one stream each)."""
+
+    def __init__(self, classifier: Classifier, labels: Sequence[str], *, clip_frames: int,
+                 detection: DetectionParams = DetectionParams(), keywords: Sequence[str] | None = None,
+                 frontend_params: FrontendParams | None = None, on_close: Callable[[], None] | None = None):
+        self._frontend = Frontend(frontend_params) if frontend_params else Frontend()
+        params = self._frontend.params
+        self.decider = Decider(labels, keywords, detection, params.step_ms)
+        self.labels, self.keywords, self.detection = self.decider.labels, self.decider.keywords, self.decider.detection
+        self._classifier = classifier
+        self._on_close = on_close
+        self.on_inference: Callable[[float, np.ndarray], None] | None = None  #: (time, posteriors) hook, for benchmarks
+        self.sample_rate = params.sample_rate
+        self._step = params.step_samples
+        self._window = params.window_samples
+        self._stride_frames = self.detection.stride_ms // params.step_ms
+        self.frame_length = self._stride_frames * self._step  #: samples per process() call
+        self._clip_frames = clip_frames
+        self._clip_samples = (clip_frames - 1) * self._step + self._window
+        # Each frame is written twice, at i and i + clip_frames, so the last clip is always one
+        # contiguous slice: no copy, no np.roll per inference.
+        self._ring = np.zeros((2 * clip_frames, params.channels), np.float32)
+        self._closed = False
+        self.reset()
+
+    @classmethod
+    def from_bundle(cls, path: str | Path, *, variant: str | None = None, keywords: Sequence[str] | None = None,
+                    threads: int = 1, **overrides) -> "KeywordSpotter":
+        """A spotter for a KWS bundle; `overrides` replace the manifest's detection defaults
+        (stride_ms, smoothing_ms, threshold, thresholds, min_count, refractory_ms; None = keep)."""
+        bundle = Bundle.load(path)
+        source = bundle.root / MANIFEST
+        if bundle.task != "kws":
+            raise BundleError(f"{source}: task is {bundle.task!r}, not a keyword-spotting ('kws') bundle")
+        frontend = check_bundle_frontend(bundle.manifest.get("frontend"), source)
+        detection = DetectionParams.from_dict(bundle.manifest.get("detection"), source)
+        try:
+            detection = dataclasses.replace(detection, **{k: v for k, v in overrides.items() if v is not None}).checked()
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"bad detection setting: {exc}") from None
+        model = bundle.open(variant or bundle.default_variant(), threads=threads)
+        shape = tuple(bundle.manifest["input"]["shape"])
+        if tuple(shape[:2]) != frontend.feature_shape:
+            raise BundleError(f"{source}: input shape {list(shape)} does not start with the front-end's {list(frontend.feature_shape)}")
+        raw_shape = model.input_shape
+
+        def classify(features: np.ndarray) -> np.ndarray:
+            # to_raw_input/invoke_raw directly: predict() would copy and re-check per call.
+            raw = model.invoke_raw(model.to_raw_input(features).reshape(raw_shape))
+            return model.from_raw_output(raw)[0]
+
+        log.info("loaded %s (%s, %s variant)", bundle.root, bundle.name, variant or bundle.default_variant())
+
+        def release() -> None:
+            model.interpreter = None
+
+        return cls(classify, bundle.labels, clip_frames=shape[0], detection=detection, keywords=keywords,
+                   frontend_params=frontend, on_close=release)
+
+    # -- state ----------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Start a new stream: front-end state, frame buffer, smoothing and clocks all cleared."""
+        self._frontend.reset()
+        self._ring[:] = 0.0
+        self._frames = 0  # front-end frames seen since reset
+        self._samples = 0  # samples seen since reset
+        self._tail = np.zeros(0, np.int16)  # the last clip of audio (fresh_frontend)
+        self.decider.reset()
+        self.probabilities = np.zeros(len(self.labels), np.float32)  #: latest raw posteriors, by label
+
+    @property
+    def smoothed(self) -> np.ndarray:
+        """Latest smoothed posteriors, by label."""
+        return self.decider.smoothed
+
+    def close(self) -> None:
+        """Release the model; the spotter cannot be used afterwards."""
+        if not self._closed:
+            self._closed = True
+            if self._on_close:
+                self._on_close()
+            self._classifier = None
+
+    def __enter__(self) -> "KeywordSpotter":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    @property
+    def time(self) -> float:
+        """Seconds of audio consumed since reset."""
+        return self._samples / self.sample_rate
+
+    def _frame_end(self, frames: int) -> int:
+        """Sample at which the `frames`-th frame ends (frame i covers i * step ... i * step + window)."""
+        return (frames - 1) * self._step + self._window
+
+    def _frames_in(self, samples: int) -> int:
+        return 0 if samples < self._window else (samples - self._window) // self._step + 1
+
+    def _inference_due(self, frames: int) -> bool:
+        return frames >= self._clip_frames and (frames - self._clip_frames) % self._stride_frames == 0
+
+    # -- audio in -------------------------------------------------------------------------------
+    def process(self, frame: np.ndarray) -> list[Detection]:
+        """Consume exactly `frame_length` int16 samples; return the detections they completed."""
+        if not isinstance(frame, np.ndarray) or frame.dtype != np.int16 or frame.ndim != 1:
+            raise ValueError(f"frame must be a 1-D int16 numpy array, got "
+                             f"{getattr(frame, 'dtype', type(frame).__name__)} shape {getattr(frame, 'shape', None)}")
+        if len(frame) != self.frame_length:
+            raise ValueError(f"frame must have {self.frame_length} samples, got {len(frame)}")
+        return self.feed(frame)
+
+    def feed(self, samples: np.ndarray | bytes) -> list[Detection]:
+        """Consume int16 samples of any length (array or little-endian bytes)."""
+        if self._closed:
+            raise ValueError("spotter is closed")
+        try:
+            samples = as_int16(samples)
+        except InputError as exc:
+            raise ValueError(str(exc)) from None
+        return self._feed_fresh(samples) if self.detection.fresh_frontend else self._feed_stream(samples)
+
+    def _feed_stream(self, samples: np.ndarray) -> list[Detection]:
+        detections = []
+        self._samples += len(samples)
+        for features in self._frontend.process(samples):
+            slot = self._frames % self._clip_frames
+            self._ring[slot] = features
+            self._ring[slot + self._clip_frames] = features
+            self._frames += 1
+            if self._inference_due(self._frames):
+                start = self._frames % self._clip_frames
+                detections += self._infer(self._ring[start:start + self._clip_frames])
+        return detections
+
+    def _feed_fresh(self, samples: np.ndarray) -> list[Detection]:
+        detections = []
+        buffer = np.concatenate([self._tail, samples])
+        buffer_start = self._samples - len(self._tail)
+        self._samples += len(samples)
+        for frames in range(self._frames + 1, self._frames_in(self._samples) + 1):
+            self._frames = frames
+            if self._inference_due(frames):
+                end = self._frame_end(frames) - buffer_start
+                detections += self._infer(self._frontend.clip_features(buffer[end - self._clip_samples:end]))
+        self._tail = buffer[-self._clip_samples:]
+        return detections
+
+    def _infer(self, features: np.ndarray) -> list[Detection]:
+        self.probabilities = np.asarray(self._classifier(features), np.float32)
+        now = self._frame_end(self._frames) / self.sample_rate
+        if self.on_inference:
+            self.on_inference(now, self.probabilities)
+        decision = self.decider.update(self.probabilities, self._frames)
+        return [Detection(decision[0], decision[1], now)] if decision else []

@@ -1,0 +1,350 @@
+"""Streaming benchmark of a KWS bundle: false accepts per hour, false rejects, DET curve, CPU,
+latency and memory of the daemon's code path, side by side with pymicro-wakeword.
+
+    python -m edge.stream_bench --model models/kws --data ../shared/data/speech_commands_dev \
+        [--sentences DIR] [--hours 1] --out bench/stream
+
+Streams are built from a Speech Commands folder: `_background_noise_` recordings cut into
+random pieces with random gains for `--hours` of noise; keyword clips placed every 2 s over that
+noise; non-keyword speech (the `_unknown_` words, plus any wavs in `--sentences`, e.g. synthetic
+sentences) the same way. The spotter runs once per stream with a hook that records every
+posterior; the daemon's own decision logic (`Decider`) then replays them at each threshold, so the
+DET curve uses exactly what `tinysense listen` would have done.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edge.audio import SAMPLE_RATE, read_audio
+from edge.errors import InputError
+from edge.fileio import atomic_write_json
+from edge.spotter import Decider, KeywordSpotter
+
+log = logging.getLogger(__name__)
+
+CHUNK = SAMPLE_RATE // 10  #: the daemon's 100 ms chunks
+SPACING = 2.0  #: seconds between utterance starts in speech streams
+HIT_WINDOW = 1.5  #: a detection counts for an utterance if it comes within this many s after the clip ends
+
+
+@dataclasses.dataclass
+class Stream:
+    name: str
+    audio: np.ndarray
+    events: list[tuple[str, float, float]]  #: (word, start s, speech end s)
+
+    @property
+    def hours(self) -> float:
+        return len(self.audio) / SAMPLE_RATE / 3600
+
+
+# -- streams ----------------------------------------------------------------------------------------
+def load_noise(data: Path) -> list[np.ndarray]:
+    files = sorted((data / "_background_noise_").glob("*.wav"))
+    if not files:
+        raise InputError(f"{data}: no _background_noise_/*.wav recordings")
+    return [read_audio(f).astype(np.float32) for f in files]
+
+
+def noise_bed(recordings: list[np.ndarray], seconds: float, rng: np.random.Generator, gain_db=(-20.0, 0.0)) -> np.ndarray:
+    """Random 5-20 s pieces of the recordings at random gains, end to end."""
+    out, total = [], int(seconds * SAMPLE_RATE)
+    while sum(map(len, out)) < total:
+        source = recordings[rng.integers(len(recordings))]
+        length = min(len(source), int(rng.uniform(5, 20) * SAMPLE_RATE))
+        start = rng.integers(0, len(source) - length + 1)
+        out.append(source[start:start + length] * 10 ** (rng.uniform(*gain_db) / 20))
+    return np.concatenate(out)[:total]
+
+
+def speech_end(clip: np.ndarray) -> float:
+    """Seconds to the last 10 ms frame within 30 dB of the clip's loudest (the end of the word)."""
+    frames = clip[: len(clip) // 160 * 160].astype(np.float64).reshape(-1, 160)
+    energy = 10 * np.log10((frames ** 2).mean(axis=1) + 1e-9)
+    loud = np.flatnonzero(energy > energy.max() - 30)
+    return (loud[-1] + 1) * 160 / SAMPLE_RATE if len(loud) else len(clip) / SAMPLE_RATE
+
+
+def speech_stream(name: str, clips: list[tuple[str, np.ndarray]], bed: list[np.ndarray], rng, snr_db=(5.0, 20.0)) -> Stream:
+    """Each clip `SPACING` s after the previous one (longer clips get more room), over noise at a random SNR."""
+    starts, position = [], 1.0
+    for _, clip in clips:
+        starts.append(position)
+        position += max(SPACING, len(clip) / SAMPLE_RATE + 1.0)
+    audio = noise_bed(bed, position + 1.0, rng, gain_db=(0.0, 0.0))
+    events = []
+    for (word, clip), start in zip(clips, starts):
+        i = int(start * SAMPLE_RATE)
+        speech = clip.astype(np.float32)
+        background = audio[i:i + len(clip)]
+        gain = np.sqrt((speech ** 2).mean() / max((background ** 2).mean(), 1e-9)) / 10 ** (rng.uniform(*snr_db) / 20)
+        audio[i:i + len(clip)] = speech + background * min(gain, 1.0)
+        events.append((word, start, start + speech_end(clip)))
+    # Outside the utterances the noise is kept quiet (-30 dB of the recordings' level): a room.
+    mask = np.ones(len(audio), bool)
+    for (_, clip), start in zip(clips, starts):
+        mask[int(start * SAMPLE_RATE):int(start * SAMPLE_RATE) + len(clip)] = False
+    audio[mask] *= 10 ** (-30 / 20)
+    return Stream(name, np.clip(audio, -32768, 32767).astype(np.int16), events)
+
+
+def build_streams(data: Path, sentences: Path | None, keywords: list[str], hours: float, limit: int | None,
+                  seed: int) -> dict[str, Stream]:
+    rng = np.random.default_rng(seed)
+    bed = load_noise(data)
+    streams = {"noise": Stream("noise", np.clip(noise_bed(bed, hours * 3600, rng), -32768, 32767).astype(np.int16), [])}
+    keyword_clips = [(w, read_audio(f)) for w in keywords for f in sorted((data / w).glob("*.wav"))[:limit]]
+    if not keyword_clips:
+        raise InputError(f"{data}: no clips of the keywords {', '.join(keywords)}")
+    order = rng.permutation(len(keyword_clips))
+    streams["keywords"] = speech_stream("keywords", [keyword_clips[i] for i in order], bed, rng)
+    other = [("_unknown_", read_audio(f)) for f in sorted((data / "_unknown_").glob("*.wav"))[:limit]]
+    if sentences:
+        other += [("_sentence_", read_audio(f)) for f in sorted(sentences.glob("*.wav"))[:limit]]
+    if other:
+        streams["speech"] = speech_stream("speech", other, bed, rng)
+    return streams
+
+
+# -- measuring --------------------------------------------------------------------------------------
+def rss_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def run_spotter(model: Path, stream: Stream, variant: str | None, fresh_frontend: bool) -> dict:
+    """Feed the stream in 100 ms chunks as the daemon does; record posteriors, detections, CPU, RSS."""
+    trace_times, trace_probs = [], []
+    with KeywordSpotter.from_bundle(model, variant=variant, fresh_frontend=fresh_frontend) as spotter:
+        spotter.on_inference = lambda t, p: (trace_times.append(t), trace_probs.append(p))
+        detections, chunk_seconds, rss = [], [], {}
+        checkpoints = {int(m * 60 * SAMPLE_RATE) for m in (1, 10, 30, 60, 120)}
+        cpu = time.process_time()
+        for start in range(0, len(stream.audio), CHUNK):
+            begin = time.perf_counter()
+            detections += spotter.feed(stream.audio[start:start + CHUNK])
+            chunk_seconds.append(time.perf_counter() - begin)
+            if start + CHUNK in checkpoints or start == 0:
+                rss[f"{(start + CHUNK) / SAMPLE_RATE / 60:.1f} min"] = round(rss_mb(), 1)
+        cpu = time.process_time() - cpu
+        rss["end"] = round(rss_mb(), 1)
+        return {"detections": detections, "times": np.array(trace_times), "probs": np.array(trace_probs),
+                "cpu_s": cpu, "chunk_ms": np.array(chunk_seconds) * 1000, "rss_mb": rss,
+                "labels": spotter.labels, "detection": spotter.detection}
+
+
+def replay(labels, probs: np.ndarray, times: np.ndarray, detection, threshold: float) -> list[tuple[str, float, float]]:
+    """Detections the daemon would make at `threshold` (same Decider, recorded posteriors)."""
+    decider = Decider(labels, None, dataclasses.replace(detection, threshold=threshold, thresholds={}))
+    out = []
+    for t, p in zip(times, probs):
+        fired = decider.update(p, int(round(t * 100)))
+        if fired:
+            out.append((fired[0], fired[1], float(t)))
+    return out
+
+
+def score(stream: Stream, detections: list[tuple[str, float, float]]) -> dict:
+    """Hits, misses and false accepts: a detection of the right word between an utterance's start and
+    HIT_WINDOW s after its end is a hit; every other detection is a false accept."""
+    used, hits, latencies = set(), 0, []
+    keyword_events = [(w, s, e) for w, s, e in stream.events if not w.startswith("_")]
+    for word, start, end in keyword_events:
+        for n, (kw, _, t) in enumerate(detections):
+            if n not in used and kw == word and start <= t <= end + HIT_WINDOW:
+                used.add(n)
+                hits += 1
+                latencies.append(t - end)
+                break
+    false_accepts = len(detections) - len(used)
+    return {"utterances": len(keyword_events), "hits": hits, "false_accepts": false_accepts,
+            "false_accepts_per_hour": false_accepts / stream.hours,
+            "false_reject_rate": 1 - hits / len(keyword_events) if keyword_events else None,
+            "latencies": latencies}
+
+
+def peer_cpu(audio: np.ndarray) -> dict:
+    """pymicro-wakeword (okay_nabu) on the same audio: its features + its streaming model."""
+    from pymicro_wakeword import MicroWakeWord, MicroWakeWordFeatures, Model
+
+    wake = MicroWakeWord.from_builtin(Model.OKAY_NABU)
+    features = MicroWakeWordFeatures()
+    data = audio.astype("<i2").tobytes()
+    fired = 0
+    cpu = time.process_time()
+    for start in range(0, len(data), 2 * CHUNK):
+        for frame in features.process_streaming(data[start:start + 2 * CHUNK]):
+            fired += bool(wake.process_streaming(frame))
+    cpu = time.process_time() - cpu
+    wake.close()
+    return {"cpu_s": cpu, "detections": fired}
+
+
+def frontend_cpu(audio: np.ndarray) -> float:
+    from edge.frontend import Frontend
+
+    frontend = Frontend()
+    cpu = time.process_time()
+    for start in range(0, len(audio), CHUNK):
+        frontend.process(audio[start:start + CHUNK])
+    return time.process_time() - cpu
+
+
+def daemon_run(model: Path, audio: np.ndarray) -> dict:
+    """`tinysense listen --stdin` on the audio, as deployed: its own summary (CPU, peak RSS)."""
+    import subprocess
+
+    daemon = subprocess.Popen([sys.executable, "-m", "edge", "listen", "--model", str(model), "--stdin"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    import threading
+
+    collected = {}
+    readers = [threading.Thread(target=lambda n=n, f=f: collected.__setitem__(n, f.read()), daemon=True)
+               for n, f in (("out", daemon.stdout), ("err", daemon.stderr))]
+    for reader in readers:
+        reader.start()
+    data = audio.astype("<i2").tobytes()
+    for start in range(0, len(data), 1 << 20):
+        daemon.stdin.write(data[start:start + (1 << 20)])
+    daemon.stdin.close()
+    daemon.wait()
+    for reader in readers:
+        reader.join()
+    summary = [json.loads(line) for line in collected["err"].decode().splitlines()
+               if line.startswith("{") and '"message": "stopped"' in line]
+    if daemon.returncode or not summary:
+        raise InputError(f"daemon failed: {collected['err'].decode()[-2000:]}")
+    return {**{k: summary[0].get(k) for k in ("audio_seconds", "cpu_seconds", "cpu_seconds_per_audio_hour", "rss_mb",
+                                               "peak_rss_mb")},
+            "detections": len(collected["out"].splitlines())}
+
+
+def det_plot(curves: dict[str, list[dict]], path: Path, title: str) -> None:
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    from edge.plots import _pyplot, save_figure
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4.8))
+    largest = 1.0
+    for mode, points in curves.items():
+        fa = [max(p["false_accepts_per_hour"], 0.05) for p in points]
+        frr = [100 * p["false_reject_rate"] for p in points]
+        largest = max(largest, *fa)
+        ax.plot(fa, frr, "o-", markersize=3, label=f"{mode} front-end")
+        for p, x, y in zip(points, fa, frr):
+            if round(p["threshold"], 3) in (0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95):
+                ax.annotate(f"{p['threshold']:.2f}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.axvline(0.5, color="grey", linestyle=":", linewidth=1)
+    ax.axhline(5.0, color="grey", linestyle=":", linewidth=1)
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlim(0.03, largest * 2)
+    ax.set_ylim(-2, 102)
+    ax.set_xlabel("false accepts per hour (noise + non-keyword speech; 0 drawn at 0.05)")
+    ax.set_ylabel("false rejects (%) of keywords in streams")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    ax.grid(True, which="both", alpha=0.3)
+    save_figure(fig, path)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, default=Path("models/kws"), help="KWS bundle (default: models/kws)")
+    parser.add_argument("--variant", default=None, help="variant (default: int8)")
+    parser.add_argument("--data", type=Path, required=True, help="Speech Commands folder with _background_noise_")
+    parser.add_argument("--sentences", type=Path, default=None, help="folder of non-keyword speech wavs (e.g. synthetic sentences)")
+    parser.add_argument("--hours", type=float, default=1.0, help="hours of background noise (default: 1)")
+    parser.add_argument("--limit", type=int, default=None, help="at most this many clips per word folder")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--modes", default="fresh,stream",
+                        help="front-end modes to compare: fresh (per-window reset, as trained), stream (continuous)")
+    parser.add_argument("--out", type=Path, default=Path("bench/stream"), help="folder for results.json and det.png")
+
+
+def evaluate(streams: dict[str, Stream], runs: dict[str, dict]) -> dict:
+    """Scores at the default threshold, latency, and the DET points, for one front-end mode."""
+    detection, labels = runs["noise"]["detection"], runs["noise"]["labels"]
+    result = {"detection": dataclasses.asdict(detection), "streams": {}}
+    for name, stream in streams.items():
+        scored = score(stream, [(d.keyword, d.score, d.time) for d in runs[name]["detections"]])
+        latencies = scored.pop("latencies")
+        if latencies:
+            scored["latency_s"] = {"median": round(float(np.median(latencies)), 3),
+                                   "p90": round(float(np.percentile(latencies, 90)), 3)}
+        result["streams"][name] = {**scored, "hours": round(stream.hours, 3)}
+    negatives = [n for n in ("noise", "speech") if n in streams]
+    negative_hours = sum(streams[n].hours for n in negatives)
+    points = []
+    for threshold in np.round(np.arange(0.30, 1.0, 0.025), 3):
+        scored = {n: score(streams[n], replay(labels, runs[n]["probs"], runs[n]["times"], detection, threshold))
+                  for n in streams}
+        points.append({"threshold": float(threshold),
+                       "false_accepts_per_hour": sum(scored[n]["false_accepts"] for n in negatives) / negative_hours,
+                       "false_reject_rate": scored["keywords"]["false_reject_rate"]})
+    result["det"] = points
+    result["target_met_at_thresholds"] = [p["threshold"] for p in points
+                                          if p["false_accepts_per_hour"] <= 0.5 and p["false_reject_rate"] <= 0.05]
+    noise = streams["noise"]
+    chunk_ms = runs["noise"]["chunk_ms"]
+    result["cpu_s_per_audio_hour"] = round(runs["noise"]["cpu_s"] / noise.hours, 2)
+    result["chunk_processing_ms"] = {q: round(float(np.percentile(chunk_ms, v)), 3) for q, v in (("p50", 50), ("p99", 99))}
+    result["rss_mb_in_bench_process"] = runs["noise"]["rss_mb"]
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m edge.stream_bench", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    manifest = json.loads((args.model / "manifest.json").read_text())
+    keywords = [label for label in manifest["labels"] if not label.startswith("_")]
+    streams = build_streams(args.data, args.sentences, keywords, args.hours, args.limit, args.seed)
+    noise = streams["noise"]
+    results = {"model": str(args.model), "data": str(args.data), "keywords": keywords,
+               "negative_hours": {n: round(streams[n].hours, 3) for n in ("noise", "speech") if n in streams},
+               "modes": {}}
+    for mode in args.modes.split(","):
+        runs = {}
+        for name, stream in streams.items():
+            log.info("%s front-end, stream %s: %.2f h, %d utterances", mode, name, stream.hours, len(stream.events))
+            runs[name] = run_spotter(args.model, stream, args.variant, fresh_frontend=(mode == "fresh"))
+        results["modes"][mode] = evaluate(streams, runs)
+    # CPU side by side on the same noise audio, in this one process.
+    results["cpu_s_per_audio_hour"] = {
+        **{f"tinysense_{mode}": results["modes"][mode]["cpu_s_per_audio_hour"] for mode in results["modes"]},
+        "tinysense_frontend_only": round(frontend_cpu(noise.audio) / noise.hours, 2)}
+    try:
+        peer = peer_cpu(noise.audio)
+        results["cpu_s_per_audio_hour"]["pymicro_wakeword_okay_nabu"] = round(peer["cpu_s"] / noise.hours, 2)
+        results["pymicro_wakeword_detections_on_noise"] = peer["detections"]
+    except ImportError as exc:
+        log.warning("pymicro-wakeword not installed (%s); no peer comparison", exc)
+    results["daemon_stdin"] = {"first_minute": daemon_run(args.model, noise.audio[:60 * SAMPLE_RATE]),
+                               "whole_noise_stream": daemon_run(args.model, noise.audio)}
+    args.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(args.out / "results.json", results)
+    det_plot({mode: r["det"] for mode, r in results["modes"].items()}, args.out / "det.png",
+             f"{manifest.get('name', args.model)} ({args.variant or 'int8'}): "
+             f"{sum(results['negative_hours'].values()):.2f} h negatives, "
+             f"{next(iter(results['modes'].values()))['streams']['keywords']['utterances']} keywords in streams")
+    summary = {k: v for k, v in results.items() if k != "modes"}
+    summary["modes"] = {m: {k: v for k, v in r.items() if k != "det"} for m, r in results["modes"].items()}
+    print(json.dumps(summary, indent=2))
+    print(f"wrote {args.out / 'results.json'} and {args.out / 'det.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,132 @@
+"""A Wyoming protocol wake-word server, so Home Assistant can use tinysense (`listen --wyoming`).
+
+Wyoming events are a JSON header line, then `data_length` bytes of JSON data and
+`payload_length` bytes of payload. Home Assistant sends `describe` (answered with `info`), then
+per pipeline run `detect`, `audio-start`, `audio-chunk` (PCM payload) ... `audio-stop`; the
+server answers `detection` for each keyword heard and `not-detected` at the end when none was.
+Each connection gets its own spotter (its own stream state) over the one loaded bundle.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import socketserver
+import threading
+from collections.abc import Callable
+from typing import BinaryIO
+
+import numpy as np
+
+from edge import __version__
+from edge.audio_sources import StreamResampler
+from edge.errors import InputError
+
+log = logging.getLogger(__name__)
+
+PROTOCOL_VERSION = "1.5.2"
+
+
+def read_event(stream: BinaryIO) -> tuple[str, dict, bytes] | None:
+    """(type, data, payload) of the next event, or None at end of stream."""
+    line = stream.readline()
+    if not line:
+        return None
+    header = json.loads(line)
+    data = dict(header.get("data") or {})
+    if header.get("data_length"):
+        data.update(json.loads(stream.read(header["data_length"])))
+    payload = stream.read(header["payload_length"]) if header.get("payload_length") else b""
+    return header["type"], data, payload
+
+
+def write_event(stream: BinaryIO, kind: str, data: dict | None = None, payload: bytes = b"") -> None:
+    header: dict = {"type": kind, "version": PROTOCOL_VERSION}
+    body = json.dumps(data).encode() if data else b""
+    if body:
+        header["data_length"] = len(body)
+    if payload:
+        header["payload_length"] = len(payload)
+    stream.write(json.dumps(header).encode() + b"\n" + body + payload)
+    stream.flush()
+
+
+def info(keywords: list[str], model_name: str) -> dict:
+    attribution = {"name": "tinysense", "url": "https://github.com/"}
+    models = [{"name": k, "description": k, "phrase": k, "attribution": attribution, "installed": True,
+               "languages": ["en"], "version": __version__} for k in keywords]
+    return {"wake": [{"name": "tinysense", "description": f"tinysense keyword spotter ({model_name})",
+                      "attribution": attribution, "installed": True, "version": __version__, "models": models}]}
+
+
+class WakeWordHandler(socketserver.StreamRequestHandler):
+    """One client connection: a spotter of its own, audio in, detections out."""
+
+    server: "WyomingServer"
+
+    def handle(self) -> None:
+        spotter = self.server.make_spotter()
+        names: set[str] | None = None
+        resampler, detected = None, False
+        log.info("wyoming client connected: %s", self.client_address or "local")
+        try:
+            while (event := read_event(self.rfile)) is not None:
+                kind, data, payload = event
+                if kind == "describe":
+                    write_event(self.wfile, "info", info(spotter.keywords, self.server.model_name))
+                elif kind == "detect":
+                    names = set(data.get("names") or []) or None
+                elif kind == "audio-start":
+                    spotter.reset()
+                    resampler, detected = StreamResampler(int(data.get("rate", 16000))), False
+                elif kind == "audio-chunk" and payload:
+                    samples = to_mono(payload, int(data.get("width", 2)), int(data.get("channels", 1)))
+                    resampler = resampler or StreamResampler(int(data.get("rate", 16000)))
+                    for detection in spotter.feed(resampler.process(samples)):
+                        if names is None or detection.keyword in names:
+                            detected = True
+                            write_event(self.wfile, "detection", {"name": detection.keyword,
+                                                                  "timestamp": int(detection.time * 1000)})
+                            self.server.on_detection(detection)
+                elif kind == "audio-stop":
+                    if not detected:
+                        write_event(self.wfile, "not-detected")
+                    detected = False
+        except (ConnectionError, json.JSONDecodeError, InputError) as exc:
+            log.warning("wyoming client %s: %s", self.client_address or "local", exc)
+        finally:
+            spotter.close()
+
+
+def to_mono(payload: bytes, width: int, channels: int) -> np.ndarray:
+    if width != 2:
+        raise InputError(f"wyoming audio must be 16-bit (width 2), got width {width}")
+    samples = np.frombuffer(payload[: len(payload) // (2 * channels) * 2 * channels], "<i2")
+    if channels > 1:
+        samples = samples.reshape(-1, channels).mean(axis=1).astype(np.int16)
+    return samples
+
+
+class WyomingServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], make_spotter: Callable, model_name: str,
+                 on_detection: Callable = lambda detection: None):
+        self.make_spotter, self.model_name, self.on_detection = make_spotter, model_name, on_detection
+        super().__init__(address, WakeWordHandler)
+
+
+def serve(address: str, make_spotter: Callable, model_name: str, stop: threading.Event,
+          on_detection: Callable = lambda detection: None) -> None:
+    """Serve `HOST:PORT` until `stop` is set."""
+    host, _, port = address.rpartition(":")
+    try:
+        server = WyomingServer((host or "0.0.0.0", int(port)), make_spotter, model_name, on_detection)
+    except (ValueError, OSError) as exc:
+        raise InputError(f"cannot serve Wyoming on {address!r}: {exc}") from None
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.25}, daemon=True)
+    thread.start()
+    log.info("wyoming wake-word server on %s:%d", *server.server_address[:2])
+    stop.wait()
+    server.shutdown()
+    server.server_close()

@@ -1,0 +1,57 @@
+"""The Wyoming wake-word server speaks the protocol Home Assistant uses (fake classifier, no model)."""
+from __future__ import annotations
+
+import socket
+import threading
+
+import numpy as np
+
+from edge.spotter import DetectionParams, KeywordSpotter
+from edge.wyoming import read_event, serve, write_event
+from tests.stream.fakes import LABELS, energy_classifier, stream_with_beeps
+
+
+def make_spotter() -> KeywordSpotter:
+    return KeywordSpotter(energy_classifier, LABELS, clip_frames=98, detection=DetectionParams(threshold=0.7))
+
+
+def send_audio(stream, audio: np.ndarray, rate: int = 16000, channels: int = 1) -> None:
+    fmt = {"rate": rate, "width": 2, "channels": channels}
+    write_event(stream, "audio-start", fmt)
+    for start in range(0, len(audio), 1024 * channels):
+        write_event(stream, "audio-chunk", fmt, audio[start:start + 1024 * channels].astype("<i2").tobytes())
+    write_event(stream, "audio-stop")
+
+
+def test_wyoming_describe_detect_and_not_detected():
+    stop = threading.Event()
+    detections = []
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = threading.Thread(target=serve, args=(f"127.0.0.1:{port}", make_spotter, "fake", stop, detections.append))
+    server.start()
+    try:
+        for _ in range(100):
+            try:
+                client = socket.create_connection(("127.0.0.1", port), timeout=10)
+                break
+            except ConnectionRefusedError:
+                stop.wait(0.05)
+        stream = client.makefile("rwb")
+        write_event(stream, "describe")
+        kind, data, _ = read_event(stream)
+        assert kind == "info" and [m["name"] for m in data["wake"][0]["models"]] == ["beep", "hum"]
+        # Stereo 48 kHz audio: mixed down and resampled by the server.
+        audio = stream_with_beeps([2.0])
+        stereo = np.repeat(np.interp(np.arange(len(audio) * 3) / 3, np.arange(len(audio)), audio), 2).astype(np.int16)
+        send_audio(stream, stereo, rate=48000, channels=2)
+        kind, data, _ = read_event(stream)
+        assert kind == "detection" and data["name"] == "beep" and 2000 < data["timestamp"] < 2800
+        send_audio(stream, stream_with_beeps([], total=4.0))
+        assert read_event(stream)[0] == "not-detected"
+        client.close()
+        assert [d.keyword for d in detections] == ["beep"]
+    finally:
+        stop.set()
+        server.join(timeout=10)
