@@ -47,12 +47,89 @@ test:
 # section: core
 
 # section: kws
+# Keyword spotting: DS-CNN on the synthetic corpus (synthesized once into ~/.cache/tinysense/kws,
+# about 5 minutes on 2 cores), e.g. make train KWS_ARGS="--data ../shared/data/speech_commands_dev"
+# to mix in real speech, or KWS_ARGS="--words computer" for a custom wake word.
+KWS_ARGS ?=
+TRAIN_TARGETS += models/kws/keras/model.keras
+EXPORT_TARGETS += models/kws/manifest.json
+BENCH_MODELS += models/kws
+models/kws/keras/model.keras:
+	$(TINYSENSE) train kws --arch ds-cnn --out models/kws $(KWS_ARGS)
+
+models/kws/manifest.json: models/kws/keras/model.keras
+	$(TINYSENSE) export models/kws
 
 # section: listen
+.PHONY: deploy-pi bench-stream
+LISTEN_ARGS ?=
+STREAM_DATA ?= ../shared/data/speech_commands_dev
+STREAM_BENCH_ARGS ?=
+
+# On the Raspberry Pi, after `make setup-edge` and copying models/kws over: install and start the
+# wake-word daemon as a systemd service (dedicated user, restart on failure), e.g.
+#   make deploy-pi LISTEN_ARGS="--device USB --keywords yes,no,stop"
+deploy-pi:
+	$(SUDO) $(abspath $(or $(wildcard $(BIN)tinysense),$(shell command -v tinysense))) install-service --model models/kws $(LISTEN_ARGS)
+	$(SUDO) systemctl daemon-reload
+	$(SUDO) systemctl enable --now tinysense-listen.service
+	$(SUDO) systemctl reload-or-restart tinysense-listen.service
+
+# Streaming figures (false accepts/hour, false rejects, DET curve, CPU vs pymicro-wakeword, latency,
+# memory) on real recordings in the Speech Commands layout (STREAM_DATA).
+bench-stream: models/kws/bench/stream/results.json
+
+models/kws/bench/stream/results.json: models/kws/manifest.json
+	$(PY) -m edge.stream_bench --model models/kws --data $(STREAM_DATA) --out models/kws/bench/stream $(STREAM_BENCH_ARGS)
 
 # section: camera
+# Camera digit reading: models/digits-mixed reads handwritten and printed digits (MNIST plus 30%
+# digits rendered from the installed fonts); `make bench-camera` scores it on generated scenes
+# (string and per-digit accuracy, frames per second split into preprocessing and inference).
+# Handwriting in the scenes comes from the held-out part of SCENES_DATA (default: the embedded sample).
+MIXED_ARGS ?= --printed 0.3
+SCENES_DATA ?=
+SCENE_COUNT ?= 300
+SCENE_KINDS := handwritten printed mixed
+TRAIN_TARGETS += models/digits-mixed/keras/model.keras
+EXPORT_TARGETS += models/digits-mixed/manifest.json
+.PHONY: bench-camera
+models/digits-mixed/keras/model.keras:
+	$(TINYSENSE) train digits --out models/digits-mixed $(MIXED_ARGS) $(DIGITS_ARGS)
+
+models/digits-mixed/manifest.json: models/digits-mixed/keras/model.keras
+	$(TINYSENSE) export models/digits-mixed
+
+build/scenes/%/ground_truth.jsonl:
+	$(TINYSENSE) make-scenes build/scenes/$* --kind $* --count $(SCENE_COUNT) --seed 1 $(if $(SCENES_DATA),--data $(SCENES_DATA))
+
+bench-camera: models/digits-mixed/manifest.json $(foreach kind,$(SCENE_KINDS),build/scenes/$(kind)/ground_truth.jsonl)
+	$(foreach kind,$(SCENE_KINDS),$(TINYSENSE) read-digits --model models/digits-mixed --bench build/scenes/$(kind) --json build/scenes/$(kind)/bench.json &&) true
 
 # section: firmware
+# Microcontroller assets (TFLite Micro C++): `make export` also writes firmware_assets/<name>/ from
+# each int8 bundle; `make firmware-check` regenerates them from the committed model bytes (no
+# retraining), fails on drift or on an op resolver that differs from the model, and compiles
+# them with g++ -std=c++17 -Wall -Werror. `make bench` runs the benchmark suite and compares with
+# the committed baseline tests/baselines/bench_<name>.json (when there is one); `make bench-baseline`
+# makes the last results the baseline.
+FIRMWARE_TARGETS := $(patsubst models/%/manifest.json,firmware_assets/%/model_data.cc,$(EXPORT_TARGETS))
+EXPORT_TARGETS += $(FIRMWARE_TARGETS)
+BENCH_ARGS ?= --suite --max-latency-ratio 3 --max-accuracy-drop 1
+bench_baseline = tests/baselines/bench_$(notdir $(1)).json
+bench_args = $(BENCH_ARGS) --json $(1)/bench/results.json --markdown $(1)/bench/results.md --chart $(1)/bench/latency.png \
+	$(if $(wildcard $(call bench_baseline,$(1))),--baseline $(call bench_baseline,$(1)))
+.PHONY: firmware firmware-check bench-baseline
+firmware_assets/%/model_data.cc: models/%/manifest.json
+	$(TINYSENSE) firmware models/$* --out firmware_assets/$*
+
+firmware: $(FIRMWARE_TARGETS)
+
+firmware-check:
+	@for dir in firmware_assets/*/; do [ -f $$dir/firmware.json ] || continue; $(TINYSENSE) firmware --check $$dir || exit 1; done
+
+bench-baseline: ## make the last `make bench` results the committed baseline
+	@for model in $(BENCH_MODELS); do mkdir -p tests/baselines && cp $$model/bench/results.json tests/baselines/bench_$$(basename $$model).json; done
 
 # section: aggregate (after every section, so each one's += has happened)
 train: $(TRAIN_TARGETS)
@@ -60,7 +137,7 @@ train: $(TRAIN_TARGETS)
 export: $(EXPORT_TARGETS)
 
 bench: export
-	@for model in $(BENCH_MODELS); do $(TINYSENSE) bench $$model || exit 1; done
+	$(foreach model,$(BENCH_MODELS),$(TINYSENSE) bench $(model) $(call bench_args,$(model)) &&) true
 
 demo: export ## train, export and benchmark every model on the embedded default data
 	@for model in $(BENCH_MODELS); do $(TINYSENSE) -q bench $$model --json $$model/bench.json || exit 1; done
