@@ -65,6 +65,7 @@ def fit(build_model: Callable[[], object], train: tuple[np.ndarray, np.ndarray],
     from trainer.device import distribution_strategy
 
     keras.utils.set_random_seed(config.seed)
+    tf.config.experimental.enable_op_determinism()  # the same seed gives the same model, run after run
     out_dir = Path(out_dir)
     (out_dir / "keras").mkdir(parents=True, exist_ok=True)
     strategy = distribution_strategy()
