@@ -48,9 +48,10 @@ test:
 
 # section: kws
 # Keyword spotting: DS-CNN on the synthetic corpus (synthesized once into ~/.cache/tinysense/kws,
-# about 5 minutes on 2 cores), e.g. make train KWS_ARGS="--data ../shared/data/speech_commands_dev"
+# about 5 minutes on 2 cores); classes are balanced to the median count (--balance). E.g.
+# make train KWS_ARGS="--balance --data ../shared/data/speech_commands_dev"
 # to mix in real speech, or KWS_ARGS="--words computer" for a custom wake word.
-KWS_ARGS ?=
+KWS_ARGS ?= --balance
 TRAIN_TARGETS += models/kws/keras/model.keras
 EXPORT_TARGETS += models/kws/manifest.json
 BENCH_MODELS += models/kws

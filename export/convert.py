@@ -6,6 +6,8 @@
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 from typing import Iterable
 
@@ -56,7 +58,10 @@ def convert(model, variant: str, representative: np.ndarray | None = None) -> by
         converter.inference_output_type = tf.int8
     elif variant != "float32":
         raise ValueError(f"unknown variant {variant!r} (choose {', '.join(VARIANTS)})")
-    return bytes(converter.convert())
+    with contextlib.redirect_stdout(io.StringIO()) as printed:  # Keras prints the traced signature
+        model_bytes = bytes(converter.convert())
+    log.debug("converter output: %s", printed.getvalue().strip())
+    return model_bytes
 
 
 def convert_all(model, variants: Iterable[str], representative: np.ndarray) -> dict[str, bytes]:
