@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
-import resource
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -22,6 +21,7 @@ from edge import bench_suite, plots
 from edge.bundle import Bundle
 from edge.errors import InputError, TinysenseError
 from edge.fileio import atomic_write_json
+from edge.memory import memory_mb
 
 log = logging.getLogger(__name__)
 
@@ -90,18 +90,6 @@ def time_invocations(model, raw_examples: np.ndarray, runs: int, warmup: int) ->
     return timings
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident memory. VmHWM belongs to the current program image; ru_maxrss
-    would also count the parent's memory at fork time, before the spawned child's exec."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 def measure_variant(bundle_dir: str, variant: str, x: np.ndarray, y: np.ndarray, threads: int,
                     runs: int, warmup: int) -> dict:
     bundle = Bundle.load(bundle_dir)
@@ -114,7 +102,7 @@ def measure_variant(bundle_dir: str, variant: str, x: np.ndarray, y: np.ndarray,
         "size_bytes": bundle.variant_path(variant).stat().st_size,
         "latency_ms": latency,
         "inferences_per_s": 1000.0 / latency["mean"],
-        "peak_rss_mb": peak_rss_mb(),
+        "peak_rss_mb": memory_mb()["peak_rss_mb"],
         "backend": model.backend,
         "predicted": predicted.tolist(),
     }

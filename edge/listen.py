@@ -13,7 +13,6 @@ import dataclasses
 import json
 import logging
 import os
-import resource
 import shutil
 import signal
 import subprocess
@@ -25,6 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from edge.errors import InputError, TinysenseError
+from edge.memory import memory_mb
 
 log = logging.getLogger("tinysense.listen")
 
@@ -354,17 +354,6 @@ class Listener:
                 "cpu_seconds_per_audio_hour": round(cpu * 3600 / audio, 1) if audio else None,
                 **memory_mb()}})
         return 0
-
-
-def memory_mb() -> dict:
-    """Resident and peak resident memory of this process image, in MB. /proc's VmHWM, because
-    getrusage's maxrss survives exec and so reports a large parent's size for a small daemon."""
-    try:
-        status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
-        return {"rss_mb": round(int(status["VmRSS"].split()[0]) / 1024, 1),
-                "peak_rss_mb": round(int(status["VmHWM"].split()[0]) / 1024, 1)}
-    except (OSError, KeyError, ValueError):
-        return {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 
 def run(args: argparse.Namespace) -> int:

@@ -17,7 +17,6 @@ import argparse
 import dataclasses
 import json
 import logging
-import resource
 import sys
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ import numpy as np
 from edge.audio import SAMPLE_RATE, read_audio
 from edge.errors import InputError
 from edge.fileio import atomic_write_json
+from edge.memory import memory_mb
 from edge.spotter import Decider, KeywordSpotter
 
 log = logging.getLogger(__name__)
@@ -116,11 +116,6 @@ def build_streams(data: Path, sentences: Path | None, keywords: list[str], hours
 
 
 # -- measuring --------------------------------------------------------------------------------------
-def rss_mb() -> float:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
-
-
 def run_spotter(model: Path, stream: Stream, variant: str | None, fresh_frontend: bool) -> dict:
     """Feed the stream in 100 ms chunks as the daemon does; record posteriors, detections, CPU, RSS."""
     trace_times, trace_probs = [], []
@@ -134,9 +129,9 @@ def run_spotter(model: Path, stream: Stream, variant: str | None, fresh_frontend
             detections += spotter.feed(stream.audio[start:start + CHUNK])
             chunk_seconds.append(time.perf_counter() - begin)
             if start + CHUNK in checkpoints or start == 0:
-                rss[f"{(start + CHUNK) / SAMPLE_RATE / 60:.1f} min"] = round(rss_mb(), 1)
+                rss[f"{(start + CHUNK) / SAMPLE_RATE / 60:.1f} min"] = memory_mb()["rss_mb"]
         cpu = time.process_time() - cpu
-        rss["end"] = round(rss_mb(), 1)
+        rss["end"] = memory_mb()["rss_mb"]
         return {"detections": detections, "times": np.array(trace_times), "probs": np.array(trace_probs),
                 "cpu_s": cpu, "chunk_ms": np.array(chunk_seconds) * 1000, "rss_mb": rss,
                 "labels": spotter.labels, "detection": spotter.detection}
