@@ -49,6 +49,10 @@ class FrontendParams:
     log_scale_enabled: bool = True
     log_scale_shift: int = 6
     feature_scale: float = 0.0390625  #: uint16 frontend output x this = float feature (0 to ~26)
+    #: How a clip's features are computed (not a microfrontend setting): False, from a fresh
+    #: state; True, after one warm-up pass over the same clip, so the noise estimate and gain
+    #: have settled as they have in a running stream (the daemon's cheap continuous front-end).
+    clip_warmup: bool = False
 
     @property
     def window_samples(self) -> int:
@@ -81,6 +85,7 @@ class FrontendParams:
         if not isinstance(data, dict):
             raise BundleError(f"{source}: 'frontend' must be an object, got {type(data).__name__}")
         fields = {f.name for f in dataclasses.fields(cls)}
+        data = {**LATER_KEYS, **data}
         unknown = sorted(set(data) - set(fields))
         missing = sorted(set(fields) - set(data))
         if unknown or missing:
@@ -99,6 +104,17 @@ class FrontendParams:
 
 #: The only configuration pymicro-features computes (see its `init_cfg`).
 RUNTIME_PARAMS = FrontendParams()
+#: Keys added after the first bundles were written, with the value those bundles meant.
+LATER_KEYS = {"clip_warmup": False}
+#: Fields that choose how this module uses the microfrontend, rather than configure it.
+USAGE_FIELDS = ("clip_warmup",)
+
+
+def differences(params: FrontendParams) -> list[str]:
+    """The microfrontend settings in `params` that pymicro-features does not compute."""
+    runtime = RUNTIME_PARAMS.to_dict()
+    return [f"{k}={v} (runtime {runtime[k]})" for k, v in params.to_dict().items()
+            if k not in USAGE_FIELDS and v != runtime[k]]
 
 
 def check_bundle_frontend(frontend: dict | None, source: str | Path) -> FrontendParams:
@@ -106,9 +122,8 @@ def check_bundle_frontend(frontend: dict | None, source: str | Path) -> Frontend
     if frontend is None:
         raise BundleError(f"{source}: keyword-spotting bundle has no 'frontend' parameters; re-export it")
     params = FrontendParams.from_dict(frontend, source)
-    if params != RUNTIME_PARAMS:
-        runtime = RUNTIME_PARAMS.to_dict()
-        diffs = [f"{k}={v} (runtime {runtime[k]})" for k, v in params.to_dict().items() if v != runtime[k]]
+    diffs = differences(params)
+    if diffs:
         raise BundleError(f"{source}: model was trained with other front-end parameters: {', '.join(diffs)}")
     return params
 
@@ -121,8 +136,8 @@ class Frontend:
     """
 
     def __init__(self, params: FrontendParams = RUNTIME_PARAMS):
-        if params != RUNTIME_PARAMS:
-            raise InputError(f"pymicro-features computes only its built-in front-end ({RUNTIME_PARAMS}), not {params}")
+        if differences(params):
+            raise InputError(f"pymicro-features computes only its built-in front-end, not {', '.join(differences(params))}")
         self.params = params
         self._frontend = MicroFrontend()
         self._pending = np.zeros(0, dtype=np.int16)
@@ -155,12 +170,18 @@ class Frontend:
         return np.asarray(frames, dtype=np.float32).reshape(len(frames), self.params.channels)
 
     def clip_features(self, clip: np.ndarray) -> np.ndarray:
-        """Features of one clip from a fresh state: pad/crop to `clip_ms`, reset, process, reset.
+        """Features of one clip: pad/crop to `clip_ms`, reset, (warm up,) process, reset.
 
+        With `clip_warmup` the clip goes through twice and the last `frames_per_clip` frames are
+        kept: exactly what a continuous front-end gives when that second second arrives.
         Used for training and evaluation; a stream must not call it (it resets the state).
         """
+        clip = fit_clip(as_int16(clip), self.params.clip_samples)
         self.reset()
-        features = self.process(fit_clip(as_int16(clip), self.params.clip_samples))
+        if self.params.clip_warmup:
+            features = self.process(np.concatenate([clip, clip]))[-self.params.frames_per_clip:]
+        else:
+            features = self.process(clip)
         self.reset()
         return features
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from edge.bundle import MANIFEST, Bundle
 from edge.errors import InputError
-from edge.frontend import check_bundle_frontend, clips_features
+from edge.frontend import RUNTIME_PARAMS, FrontendParams, check_bundle_frontend, clips_features
 from edge.speech_commands import SILENCE, UNKNOWN, Item, load_items, read_clip
 
 log = logging.getLogger(__name__)
@@ -24,8 +24,8 @@ def keywords_of(labels: list[str]) -> list[str]:
     return [label for label in labels if label not in SPECIAL]
 
 
-def speech_commands_features(data_dir: str | Path, labels: list[str], splits: tuple[str, ...] | None = None
-                             ) -> tuple[np.ndarray, np.ndarray, list[Item]]:
+def speech_commands_features(data_dir: str | Path, labels: list[str], splits: tuple[str, ...] | None = None,
+                             frontend: FrontendParams = RUNTIME_PARAMS) -> tuple[np.ndarray, np.ndarray, list[Item]]:
     """Features (N, frames, channels, 1), label indices into `labels`, and the items, of the clips in
     `splits` (all when None) whose label the model has."""
     items = load_items(data_dir, keywords_of(labels))
@@ -38,7 +38,7 @@ def speech_commands_features(data_dir: str | Path, labels: list[str], splits: tu
         items = [item for item in items if item.label in index]
     if not items:
         raise InputError(f"{data_dir}: no clips for the labels {', '.join(labels)}")
-    x = clips_features(read_clip(item) for item in items)[..., np.newaxis]
+    x = clips_features((read_clip(item) for item in items), frontend)[..., np.newaxis]
     y = np.array([index[item.label] for item in items], dtype=np.int64)
     return x, y, items
 
@@ -49,8 +49,8 @@ def load_eval_data(bundle: Bundle, data_dir: str | Path) -> tuple[np.ndarray, np
     The official test-split packaging (it has `_unknown_/`) is evaluated whole; a full dataset
     folder contributes only its test split (testing_list.txt, else the speaker hash).
     """
-    check_bundle_frontend(bundle.manifest.get("frontend"), bundle.root / MANIFEST)
+    frontend = check_bundle_frontend(bundle.manifest.get("frontend"), bundle.root / MANIFEST)
     whole = (Path(data_dir) / UNKNOWN).is_dir()
-    x, y, _ = speech_commands_features(data_dir, bundle.labels, None if whole else ("test",))
+    x, y, _ = speech_commands_features(data_dir, bundle.labels, None if whole else ("test",), frontend)
     log.info("%s: %d clips (%s)", data_dir, len(y), "all clips" if whole else "test split")
     return x, y

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,7 +125,8 @@ class Decider:
         self.reset()
 
     def reset(self) -> None:
-        self._history: deque[np.ndarray] = deque(maxlen=self._smooth_len)
+        self._history = np.zeros((self._smooth_len, len(self.labels)), np.float32)  # ring of recent posteriors
+        self._inferences = 0
         self._above = np.zeros(len(self.keywords), np.int64)  # inferences in a row at or above threshold
         self._armed = np.ones(len(self.keywords), bool)  # False from a detection until the score drops
         self._quiet_until = -1  # frame index before which nothing fires
@@ -134,8 +134,10 @@ class Decider:
 
     def update(self, probabilities: np.ndarray, frame: int) -> tuple[str, float] | None:
         """Take the posteriors of the inference at front-end frame `frame`; (keyword, score) if it fires."""
-        self._history.append(probabilities)
-        self.smoothed = np.mean(self._history, axis=0)
+        self._history[self._inferences % self._smooth_len] = probabilities
+        self._inferences += 1
+        # Summing the small ring (not a running sum) keeps the result exact over hours of audio.
+        self.smoothed = self._history.sum(axis=0) / min(self._inferences, self._smooth_len)
         scores = self.smoothed[self._keyword_index]
         above = scores >= self._thresholds
         self._above = np.where(above, self._above + 1, 0)

@@ -285,18 +285,21 @@ const int kTestExpectedTop1[kTestVectorCount] = {{{top1}}};
 }}  // namespace {namespace}
 """
     if audio is not None:
-        files.update(audio_files(model_bytes, audio, arena, head, namespace, guard))
+        files.update(audio_files(model_bytes, audio, source.get("frontend"), arena, head, namespace, guard))
     files[SOURCE_RECORD] = json.dumps({"generated_by": "tinysense firmware", "model_sha256": sha256, **source}, indent=2) + "\n"
     return files
 
 
-def audio_files(model_bytes: bytes, audio: np.ndarray, arena: int, head: str, namespace: str, guard: str) -> dict[str, str]:
+def audio_files(model_bytes: bytes, audio: np.ndarray, frontend: dict | None, arena: int, head: str, namespace: str,
+                guard: str) -> dict[str, str]:
     """test_audio.h/.cc: int16 clip -> front-end features -> quantized input -> expected output."""
-    from edge.frontend import Frontend
+    from edge.frontend import Frontend, check_bundle_frontend
     from edge.interpreter import TFLiteModel
 
     model = TFLiteModel("<firmware model>", model_bytes=model_bytes)
-    features = Frontend().clip_features(np.asarray(audio, dtype=np.int16))
+    params = check_bundle_frontend(frontend, "firmware source")
+    features = Frontend(params).clip_features(np.asarray(audio, dtype=np.int16))
+    warm = " twice, keeping the last kInputShape[1] frames (kFrontendClipWarmup)" if params.clip_warmup else ""
     raw = model.to_raw_input(features.reshape((1, *model.input_shape[1:])))
     expected = run_tflm(model_bytes, raw, arena_bytes=arena).reshape(-1)
     header = f"""{head}#ifndef {guard}_TEST_AUDIO_H_
@@ -307,7 +310,7 @@ def audio_files(model_bytes: bytes, audio: np.ndarray, arena: int, head: str, na
 namespace {namespace} {{
 
 // End-to-end test of the firmware's audio path: run the microfrontend (kFrontend* settings) on
-// kTestAudio from a fresh state, scale the features by kFrontendFeatureScale and quantize with
+// kTestAudio from a fresh state{warm}, scale the features by kFrontendFeatureScale and quantize with
 // kInputScale/kInputZeroPoint: the result must equal kTestAudioInput, and invoking the model on
 // it must give kTestAudioExpectedOutput.
 constexpr int kTestAudioSamples = {len(audio)};

@@ -7,6 +7,7 @@ front-end parameters and the detection defaults the streaming daemon starts from
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import sys
@@ -37,6 +38,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--data", type=Path, default=None, metavar="DIR",
                         help="real speech in the Speech Commands layout, mixed with the synthetic corpus")
     parser.add_argument("--no-synthetic", action="store_true", help="train on --data only")
+    parser.add_argument("--real-copies", type=int, default=0, metavar="N",
+                        help="add N augmented copies (speed, shift, reverb, generated noise, gain) of each real "
+                             "training clip (default: 0)")
     parser.add_argument("--cv-folds", type=int, default=None, metavar="K",
                         help="speaker-disjoint cross-validation on --data: split its speakers into K folds ...")
     parser.add_argument("--cv-fold", type=int, default=0, metavar="I",
@@ -52,8 +56,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--epochs", type=int, default=None, help="epochs (default: ds-cnn 20, book 20, tiny 15)")
     parser.add_argument("--batch-size", type=int, default=128, help="clips per training step (default: 128)")
     parser.add_argument("--learning-rate", type=float, default=3e-3, help="Adam learning rate (default: 0.003)")
+    parser.add_argument("--schedule", choices=("constant", "cosine"), default="constant",
+                        help="learning rate: constant, or cosine decay to 5%% over the epochs (default: constant)")
     parser.add_argument("--balance", action="store_true",
                         help="cap every class's training clips at the median class count (the corpus has more _unknown_)")
+    parser.add_argument("--warm-frontend", action="store_true",
+                        help="features from a warmed-up front-end (clip_warmup), as a running stream computes them; "
+                             "the daemon then runs its cheaper continuous front-end")
     parser.add_argument("--no-spec-augment", action="store_true", help="do not mask time and frequency bands in training")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("models/kws"), help="model folder (default: models/kws)")
@@ -91,12 +100,30 @@ def load_data(args, words: tuple[str, ...]) -> tuple[list[tuple[object, np.ndarr
         corpus = speech_commands_corpus(args.data, words, seed=args.seed)
         roles = real_roles(corpus, args.cv_folds, args.cv_fold)
         parts.append((corpus, roles))
+        if args.real_copies:
+            parts.append(augmented_copies(corpus.select(roles == "train"), args.real_copies, args.seed))
         data["real"] = {"dir": str(args.data), **{r: int((roles == r).sum()) for r in ("train", "validation", "heldout")},
+                        "augmented_copies": args.real_copies,
                         "cv": {"folds": args.cv_folds, "fold": args.cv_fold} if args.cv_folds else None}
     return parts, data
 
 
-def features_by_role(parts, labels: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def augmented_copies(corpus, copies: int, seed: int) -> tuple[object, np.ndarray]:
+    """`copies` augmented versions of every clip, all for training: 2,000 real clips are few.
+
+    The noise is generated, not the folder's `_background_noise_`, whose windows are the
+    `_silence_` clips a held-out set is scored on.
+    """
+    from trainer.audio_augment import Augmenter
+    from trainer.kws_corpus import concatenate
+
+    augmenter, rng = Augmenter(), np.random.default_rng(seed + 7919)
+    copied = concatenate([corpus] * copies)
+    copied.clips = augmenter.batch(copied.clips, rng)
+    return copied, np.full(len(copied), "train")
+
+
+def features_by_role(parts, labels: list[str], frontend) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Front-end features (N, 98, 40, 1) and label indices for each role, in `labels` order."""
     from edge.frontend import clips_features
 
@@ -107,7 +134,7 @@ def features_by_role(parts, labels: list[str]) -> dict[str, tuple[np.ndarray, np
         for corpus, roles in parts:
             chosen = roles == role
             if chosen.any():
-                xs.append(clips_features(corpus.clips[chosen])[..., np.newaxis])
+                xs.append(clips_features(corpus.clips[chosen], frontend)[..., np.newaxis])
                 ys.append(np.array([index[label] for label in corpus.labels[chosen].tolist()], dtype=np.int64))
         out[role] = (np.concatenate(xs), np.concatenate(ys)) if xs else (None, np.zeros(0, np.int64))
     return out
@@ -143,10 +170,13 @@ def run(args) -> int:
         raise InputError("--no-synthetic needs --data DIR (real speech in the Speech Commands layout)")
     if args.cv_folds is not None and (args.data is None or args.cv_folds < 2 or not 0 <= args.cv_fold < args.cv_folds):
         raise InputError("--cv-folds K needs --data, K >= 2 and 0 <= --cv-fold < K")
+    if args.real_copies < 0 or (args.real_copies and args.data is None):
+        raise InputError(f"--real-copies N needs --data and N >= 0, got {args.real_copies}")
     arch = check_init_from(args.init_from, labels)["training"]["arch"] if args.init_from else args.arch
     shape = (*RUNTIME_PARAMS.feature_shape, 1)
     parts, data = load_data(args, words)
-    roles = features_by_role(parts, labels)
+    frontend = dataclasses.replace(RUNTIME_PARAMS, clip_warmup=args.warm_frontend)
+    roles = features_by_role(parts, labels, frontend)
     (x_train, y_train), (x_val, y_val), (x_held, y_held) = (roles[r] for r in ("train", "validation", "heldout"))
     if not len(y_val):
         x_val, y_val = x_held, y_held
@@ -166,7 +196,7 @@ def run(args) -> int:
             ARCHITECTURES[arch](shape, len(labels))
 
     config = FitConfig(epochs=args.epochs or DEFAULT_EPOCHS[arch], batch_size=args.batch_size,
-                       optimizer="adam", learning_rate=args.learning_rate, seed=args.seed)
+                       optimizer="adam", learning_rate=args.learning_rate, seed=args.seed, schedule=args.schedule)
     model, history = fit(build, (x_train, y_train), (x_val, y_val),
                          len(labels), args.out, config, augment=None if args.no_spec_augment else spec_augment(args.seed))
     meta = {
@@ -175,8 +205,8 @@ def run(args) -> int:
         "labels": labels,
         "input": {"shape": list(shape), "dtype": "float32", "range": [0.0, 26.0],
                   "layout": "frames x channels x 1: microfrontend features (edge.frontend)"},
-        "frontend": RUNTIME_PARAMS.to_dict(),
-        "detection": dict(DETECTION),
+        "frontend": frontend.to_dict(),
+        "detection": {**DETECTION, "fresh_frontend": not args.warm_frontend},
         "training": {"arch": arch, "init_from": str(args.init_from) if args.init_from else None, "words": list(words), "spec_augment": not args.no_spec_augment,
                      "balance": args.balance, **asdict(config),
                      "params": int(model.count_params()), "macs": count_macs(model), "history": history,

@@ -114,22 +114,25 @@ def test_committed_firmware_assets_have_not_drifted():
         assert check(asset_dir) == [], asset_dir
 
 
-def test_kws_audio_vector_runs_the_front_end_and_survives_regeneration(tiny_kws_int8, tmp_path):
-    from edge.frontend import Frontend
+@pytest.mark.parametrize("warm", [False, True])
+def test_kws_audio_vector_runs_the_front_end_and_survives_regeneration(tiny_kws_int8, tmp_path, warm):
+    from edge.frontend import Frontend, FrontendParams
     from edge.interpreter import TFLiteModel
     from export.firmware import generate, synthetic_clip, write_files
 
     model_bytes, inputs = tiny_kws_int8
     model = TFLiteModel("kws.tflite", model_bytes=model_bytes)
     source = {"name": "kws", "task": "kws", "variant": "int8", "file": "model_int8.tflite",
-              "labels": ["a", "b", "c", "d", "e"], "input": {"shape": [98, 40, 1]}, "frontend": {"step_ms": 10}}
+              "labels": ["a", "b", "c", "d", "e"], "input": {"shape": [98, 40, 1]},
+              "frontend": FrontendParams(clip_warmup=warm).to_dict()}
     audio = synthetic_clip(16000)
     files = generate(model_bytes, source, model.to_raw_input(inputs[:1]), audio)
     assert "constexpr int kFrontendStepMs = 10;" in files["model_settings.h"]
+    assert f"constexpr bool kFrontendClipWarmup = {str(warm).lower()};" in files["model_settings.h"]
     write_files(tmp_path, files)
     text = files["test_audio.cc"]
     assert parse_c_array(text, "kTestAudio", tmp_path) == audio.tolist()
-    expected_input = model.to_raw_input(Frontend().clip_features(audio)[np.newaxis, ..., np.newaxis])
+    expected_input = model.to_raw_input(Frontend(FrontendParams(clip_warmup=warm)).clip_features(audio)[np.newaxis, ..., np.newaxis])
     assert parse_c_array(text, "kTestAudioInput", tmp_path) == expected_input.reshape(-1).tolist()
     assert np.ptp(expected_input.astype(int)) > 10  # the clip lights up the features, not a constant input
     assert parse_c_array(text, "kTestAudioExpectedOutput", tmp_path) == run_tflm(model_bytes, expected_input)[0].tolist()

@@ -113,3 +113,30 @@ def test_bad_audio_is_refused():
         frontend.process(b"\x00\x01\x02")
     with pytest.raises(InputError, match="built-in front-end"):
         Frontend(FrontendParams(channels=32))
+
+
+WARM = FrontendParams(clip_warmup=True)
+
+
+def test_warm_clip_features_are_what_a_running_stream_computes():
+    """A model trained on warm features sees the same numbers from the daemon's continuous front-end."""
+    from edge.spotter import DetectionParams, KeywordSpotter
+
+    rng = np.random.default_rng(3)
+    clip = (rng.standard_normal(16000) * np.linspace(200, 3000, 16000)).astype(np.int16)
+    seen = []
+    spotter = KeywordSpotter(lambda features: seen.append(features.copy()) or np.full(3, 1 / 3), ["_silence_", "_unknown_", "a"],
+                             clip_frames=98, detection=DetectionParams(stride_ms=1000, smoothing_ms=1000, fresh_frontend=False),
+                             frontend_params=WARM)
+    spotter.feed(np.concatenate([clip, clip]))
+    warm = Frontend(WARM).clip_features(clip)
+    np.testing.assert_array_equal(seen[-1], warm)
+    assert np.abs(warm - Frontend().clip_features(clip)).mean() > 1.0  # the warm-up matters
+
+
+def test_warmup_is_a_usage_choice_and_old_manifests_mean_fresh():
+    assert check_bundle_frontend(WARM.to_dict(), "manifest.json") == WARM
+    old = RUNTIME_PARAMS.to_dict()
+    del old["clip_warmup"]
+    assert check_bundle_frontend(old, "manifest.json") == RUNTIME_PARAMS
+    np.testing.assert_array_equal(clips_features([np.zeros(100, np.int16)], WARM)[0].shape, (98, 40))

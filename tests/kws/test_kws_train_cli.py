@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from edge.cli import main
-from trainer.kws_train import real_roles, speaker_fold
+from trainer.kws_train import augmented_copies, real_roles, speaker_fold
 
 
 @pytest.mark.parametrize("args, message", [
@@ -12,6 +12,7 @@ from trainer.kws_train import real_roles, speaker_fold
     (["--words", "yes", "n0"], "only letters"),
     (["--no-synthetic"], "--no-synthetic needs --data"),
     (["--cv-folds", "5"], "--cv-folds K needs --data"),
+    (["--real-copies", "2"], "--real-copies N needs --data"),
 ])
 def test_bad_arguments_fail_with_one_line(args, message, tmp_path, capsys):
     assert main(["train", "kws", *args, "--out", str(tmp_path / "m")]) == 2
@@ -39,3 +40,21 @@ def test_cross_validation_folds_are_speaker_disjoint():
         assert not set(Corpus.speakers[roles == role]) & set(Corpus.speakers[roles == "heldout"])
     assert all(speaker_fold(s, 5) == 2 for s in Corpus.speakers[roles == "heldout"])
     assert list(real_roles(Corpus, None, 0)) == ["heldout"] * 400
+
+
+def test_augmented_copies_of_real_clips_are_new_training_clips():
+    import numpy as np
+
+    from trainer.kws_corpus import Corpus
+
+    rng = np.random.default_rng(0)
+    clips = (rng.standard_normal((3, 16000)) * 3000).astype(np.int16)
+    corpus = Corpus(clips, np.array(["yes", "no", "yes"]), ["_silence_", "_unknown_", "yes", "no"], np.array(["a", "b", "c"]),
+                    np.array(["test"] * 3), np.array(["yes", "no", "yes"]), np.array(["speech_commands"] * 3))
+    copied, roles = augmented_copies(corpus, 2, seed=0)
+    assert len(copied) == 6 and list(roles) == ["train"] * 6
+    assert list(copied.labels) == ["yes", "no", "yes"] * 2 and list(copied.speakers) == ["a", "b", "c"] * 2
+    assert copied.clips.dtype == np.int16 and copied.clips.shape == (6, 16000)
+    assert not any(np.array_equal(copy, original) for copy in copied.clips for original in clips)
+    np.testing.assert_array_equal(augmented_copies(corpus, 2, seed=0)[0].clips, copied.clips)  # seeded
+    np.testing.assert_array_equal(corpus.clips, clips)  # the originals are left alone
