@@ -264,6 +264,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--modes", default="fresh,stream",
                         help="front-end modes to compare: fresh (per-window reset, as trained), stream (continuous)")
+    parser.add_argument("--cpu-variants", default="int8,float32",
+                        help="variants whose CPU on the noise stream is measured with the continuous front-end "
+                             "(default: int8,float32; XNNPACK runs float32 faster on some CPUs)")
     parser.add_argument("--out", type=Path, default=Path("bench/stream"), help="folder for results.json and det.png")
 
 
@@ -319,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     # CPU side by side on the same noise audio, in this one process.
     results["cpu_s_per_audio_hour"] = {
         **{f"tinysense_{mode}": results["modes"][mode]["cpu_s_per_audio_hour"] for mode in results["modes"]},
+        **{f"tinysense_stream_{variant}": round(run_spotter(args.model, noise, variant, fresh_frontend=False)["cpu_s"]
+                                                / noise.hours, 2) for variant in args.cpu_variants.split(",") if variant},
         "tinysense_frontend_only": round(frontend_cpu(noise.audio) / noise.hours, 2)}
     try:
         peer = peer_cpu(noise.audio)
