@@ -50,8 +50,9 @@ class FrontendParams:
     log_scale_shift: int = 6
     feature_scale: float = 0.0390625  #: uint16 frontend output x this = float feature (0 to ~26)
     #: How a clip's features are computed (not a microfrontend setting): False, from a fresh
-    #: state; True, after one warm-up pass over the same clip, so the noise estimate and gain
-    #: have settled as they have in a running stream (the daemon's cheap continuous front-end).
+    #: state; True, after a warm-up on one clip length of the clip's own background (its
+    #: quietest 100 ms, repeated), so the noise estimate and gain have settled as in a running
+    #: stream that heard the room before the word (the daemon's cheap continuous front-end).
     clip_warmup: bool = False
 
     @property
@@ -147,6 +148,11 @@ class Frontend:
         self._frontend.reset()
         self._pending = np.zeros(0, dtype=np.int16)
 
+    def background(self, clip: np.ndarray) -> np.ndarray:
+        """One clip length of the clip's quietest 100 ms repeated: the room before the word."""
+        quiet = quietest_window(clip, self.params.sample_rate // 10)
+        return np.resize(quiet, self.params.clip_samples)
+
     @property
     def pending_samples(self) -> int:
         """Samples received but not yet consumed (always fewer than one step)."""
@@ -172,18 +178,29 @@ class Frontend:
     def clip_features(self, clip: np.ndarray) -> np.ndarray:
         """Features of one clip: pad/crop to `clip_ms`, reset, (warm up,) process, reset.
 
-        With `clip_warmup` the clip goes through twice and the last `frames_per_clip` frames are
-        kept: exactly what a continuous front-end gives when that second second arrives.
+        With `clip_warmup` the clip follows `background(clip)` and its last `frames_per_clip`
+        frames are kept: exactly what a continuous front-end gives when the clip arrives after it.
         Used for training and evaluation; a stream must not call it (it resets the state).
         """
         clip = fit_clip(as_int16(clip), self.params.clip_samples)
         self.reset()
         if self.params.clip_warmup:
-            features = self.process(np.concatenate([clip, clip]))[-self.params.frames_per_clip:]
+            features = self.process(np.concatenate([self.background(clip), clip]))[-self.params.frames_per_clip:]
         else:
             features = self.process(clip)
         self.reset()
         return features
+
+
+def quietest_window(samples: np.ndarray, length: int) -> np.ndarray:
+    """The `length`-sample window of `samples` with the least energy (steps of a quarter window)."""
+    if len(samples) <= length:
+        return samples
+    hop = max(1, length // 4)
+    starts = np.arange(0, len(samples) - length + 1, hop)
+    energy = np.cumsum(np.concatenate([[0.0], samples.astype(np.float64) ** 2]))
+    best = starts[np.argmin(energy[starts + length] - energy[starts])]
+    return samples[best:best + length]
 
 
 def as_int16(samples: np.ndarray | bytes) -> np.ndarray:

@@ -128,10 +128,20 @@ def test_warm_clip_features_are_what_a_running_stream_computes():
     spotter = KeywordSpotter(lambda features: seen.append(features.copy()) or np.full(3, 1 / 3), ["_silence_", "_unknown_", "a"],
                              clip_frames=98, detection=DetectionParams(stride_ms=1000, smoothing_ms=1000, fresh_frontend=False),
                              frontend_params=WARM)
-    spotter.feed(np.concatenate([clip, clip]))
+    spotter.feed(np.concatenate([Frontend(WARM).background(clip), clip]))
     warm = Frontend(WARM).clip_features(clip)
     np.testing.assert_array_equal(seen[-1], warm)
     assert np.abs(warm - Frontend().clip_features(clip)).mean() > 1.0  # the warm-up matters
+
+
+def test_the_warm_up_is_the_clips_quietest_100_ms():
+    clip = np.full(16000, 5000, np.int16)
+    clip[8700:10700] = 7  # a quiet stretch longer than 100 ms
+    background = Frontend(WARM).background(clip)
+    assert len(background) == 16000 and set(background.tolist()) == {7}
+    silent = np.zeros(16000, np.int16)
+    silent[4000:8000] = 3000
+    np.testing.assert_array_equal(Frontend(WARM).clip_features(silent), Frontend().clip_features(silent))  # digital silence = fresh
 
 
 def test_warmup_is_a_usage_choice_and_old_manifests_mean_fresh():

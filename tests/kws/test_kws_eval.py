@@ -71,3 +71,27 @@ def test_bench_on_a_speech_commands_folder(kws_bundle, test_packaging, tmp_path,
     assert report["count"] == 6 and set(report["variants"]) == {"float32", "int8"}
     assert set(report["variants"]["int8"]["per_class_recall"]) == set(LABELS)
     assert (tmp_path / "plots" / "confusion_int8.png").is_file()
+
+
+def test_a_warm_frontend_model_is_trained_and_evaluated_on_warm_features(tmp_path):
+    """--warm-frontend: the manifest says so, the daemon defaults to its continuous front-end, and
+    `bench --data` computes the clips' features the way training did."""
+    import json
+
+    from edge.frontend import FrontendParams, clips_features
+    from edge.speech_commands import load_items, read_clip
+
+    root = tmp_path / "sc_full"
+    for n in range(40):
+        write_wav(root / ("yes", "no")[n % 2] / f"{n:08x}_nohash_0.wav", tone(n))
+    out = tmp_path / "model"
+    assert main(["-q", "train", "kws", "--no-synthetic", "--data", str(root), "--words", "yes", "no", "--arch", "tiny",
+                 "--epochs", "1", "--warm-frontend", "--out", str(out)]) == 0
+    meta = json.loads((out / "train_meta.json").read_text())
+    assert meta["frontend"]["clip_warmup"] is True and meta["detection"]["fresh_frontend"] is False
+    bundle = Bundle(out, {"labels": meta["labels"], "frontend": meta["frontend"]})
+    x, y = load_eval_data(bundle, root)
+    test_items = [item for item in load_items(root, ("yes", "no")) if item.split == "test"]
+    assert len(y) == len(test_items) > 0
+    warm = clips_features([read_clip(item) for item in test_items], FrontendParams(clip_warmup=True))
+    np.testing.assert_array_equal(x[..., 0], warm)
