@@ -1,8 +1,8 @@
 """Streaming keyword spotting: audio in, keyword detections out.
 
-`KeywordSpotter` keeps the last clip of audio (whose features it computes from a fresh front-end
-state, as training does) or of continuously computed front-end frames (see
-`DetectionParams.fresh_frontend`) in a ring buffer, runs the classifier every `stride_ms`,
+`KeywordSpotter` keeps the last clip of continuously computed front-end frames (what a model
+trained on warm features expects) or of audio (whose features it computes from a reset
+front-end, as `clip_features` does; see `DetectionParams.fresh_frontend`) in a ring buffer, runs the classifier every `stride_ms`,
 averages each class's posterior over `smoothing_ms` (Chen et al. 2014, "posterior smoothing"),
 and fires a keyword when its smoothed score stays at or above its
 threshold for `min_count` inferences in a row; then nothing fires for `refractory_ms`, and that
@@ -42,9 +42,10 @@ class DetectionParams:
     min_count: int = 2  #: consecutive inferences at or above the threshold before firing
     refractory_ms: int = 1000  #: after a detection, nothing fires for this long
     thresholds: Mapping[str, float] = field(default_factory=dict)  #: per-keyword overrides
-    #: True: each window's features come from a reset front-end, exactly as training computes a
-    #: clip's (`Frontend.clip_features`); ~10x the front-end work at a 100 ms stride. False: one
-    #: continuous front-end, cheaper, but its noise estimate and gain then differ from training's.
+    #: True: each window's features come from a reset front-end, as `Frontend.clip_features`
+    #: computes a clip's; ~10x the front-end work at a 100 ms stride. False: one continuous
+    #: front-end, what models trained on warm features (`clip_warmup`) expect; the trainer
+    #: writes the matching value into the manifest.
     fresh_frontend: bool = True
 
     @classmethod

@@ -263,7 +263,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=None, help="at most this many clips per word folder")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--modes", default="fresh,stream",
-                        help="front-end modes to compare: fresh (per-window reset, as trained), stream (continuous)")
+                        help="front-end modes to compare: fresh (per-window reset), stream (continuous; what --warm-frontend models are trained on)")
     parser.add_argument("--cpu-variants", default="int8,float32",
                         help="variants whose CPU on the noise stream is measured with the continuous front-end "
                              "(default: int8,float32; XNNPACK runs float32 faster on some CPUs)")

@@ -140,8 +140,9 @@ def features_by_role(parts, labels: list[str], frontend) -> dict[str, tuple[np.n
     return out
 
 
-def check_init_from(model_dir: Path, labels: list[str]) -> dict:
-    """train_meta.json of the model to start from, refused unless it has exactly these labels."""
+def check_init_from(model_dir: Path, labels: list[str], warm_frontend: bool) -> dict:
+    """train_meta.json of the model to start from, refused unless it has exactly these labels and
+    was trained on the same kind of features (fresh or warm front-end)."""
     import json
 
     from edge.errors import InputError
@@ -152,6 +153,9 @@ def check_init_from(model_dir: Path, labels: list[str]) -> dict:
     meta = json.loads(meta_path.read_text())
     if meta.get("labels") != labels:
         raise InputError(f"{meta_path}: labels {meta.get('labels')} differ from this run's {labels}; use the same --words")
+    if meta.get("frontend", {}).get("clip_warmup", False) != warm_frontend:
+        raise InputError(f"{meta_path}: that model was trained {'with' if not warm_frontend else 'without'} "
+                         f"--warm-frontend; give the same here")
     return meta
 
 
@@ -172,7 +176,8 @@ def run(args) -> int:
         raise InputError("--cv-folds K needs --data, K >= 2 and 0 <= --cv-fold < K")
     if args.real_copies < 0 or (args.real_copies and args.data is None):
         raise InputError(f"--real-copies N needs --data and N >= 0, got {args.real_copies}")
-    arch = check_init_from(args.init_from, labels)["training"]["arch"] if args.init_from else args.arch
+    init = check_init_from(args.init_from, labels, args.warm_frontend) if args.init_from else None
+    arch = init["training"]["arch"] if init else args.arch
     shape = (*RUNTIME_PARAMS.feature_shape, 1)
     parts, data = load_data(args, words)
     frontend = dataclasses.replace(RUNTIME_PARAMS, clip_warmup=args.warm_frontend)

@@ -58,3 +58,23 @@ def test_augmented_copies_of_real_clips_are_new_training_clips():
     assert not any(np.array_equal(copy, original) for copy in copied.clips for original in clips)
     np.testing.assert_array_equal(augmented_copies(corpus, 2, seed=0)[0].clips, copied.clips)  # seeded
     np.testing.assert_array_equal(corpus.clips, clips)  # the originals are left alone
+
+
+def test_init_from_needs_a_model_with_the_same_labels_and_features(tmp_path):
+    import json
+
+    from edge.errors import InputError
+    from trainer.kws_train import check_init_from
+
+    labels = ["_silence_", "_unknown_", "yes"]
+    with pytest.raises(InputError, match="needs a trained model folder"):
+        check_init_from(tmp_path, labels, False)
+    (tmp_path / "keras").mkdir()
+    (tmp_path / "keras" / "model.keras").write_bytes(b"")
+    meta = {"labels": labels, "frontend": {"clip_warmup": True}, "training": {"arch": "tiny"}}
+    (tmp_path / "train_meta.json").write_text(json.dumps(meta))
+    assert check_init_from(tmp_path, labels, True)["training"]["arch"] == "tiny"
+    with pytest.raises(InputError, match="trained with --warm-frontend; give the same"):
+        check_init_from(tmp_path, labels, False)
+    with pytest.raises(InputError, match="labels .* differ"):
+        check_init_from(tmp_path, ["_silence_", "_unknown_", "no"], True)
