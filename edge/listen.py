@@ -68,7 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--refractory-ms", type=int, default=None, help="quiet time after a detection in ms")
     parser.add_argument("--frontend", choices=("fresh", "stream"), default=None,
                         help="stream: one continuous front-end; fresh: each window's features from a reset "
-                             "front-end, ~4x the CPU (default: the manifest's: stream for --warm-frontend models)")
+                             "front-end, ~3x the CPU (default: the manifest's: stream for --warm-frontend models)")
     parser.add_argument("--socket", default=None, metavar="PATH", help="publish events on this Unix socket (JSON lines)")
     parser.add_argument("--max-seconds", type=float, default=None, help="stop after this much audio (default: run until stopped)")
     parser.add_argument("--threads", type=int, default=None, help="interpreter threads (default: 1)")
