@@ -88,3 +88,10 @@ def write_wav(path: str | os.PathLike, samples: np.ndarray, rate: int = SAMPLE_R
     buffer = io.BytesIO()
     sf.write(buffer, to_int16(samples), int(rate), format="WAV", subtype="PCM_16")
     return atomic_write_bytes(path, buffer.getvalue())
+
+
+def fit_clip(samples: np.ndarray, length: int) -> np.ndarray:
+    """Zero-pad at the end or crop to exactly `length` samples (Speech Commands clips can be short)."""
+    if len(samples) >= length:
+        return samples[:length]
+    return np.pad(samples, (0, length - len(samples)))

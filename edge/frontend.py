@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from pymicro_features import MicroFrontend
 
+from edge.audio import fit_clip
 from edge.errors import BundleError, InputError
 
 
@@ -217,15 +218,8 @@ def as_int16(samples: np.ndarray | bytes) -> np.ndarray:
     return samples
 
 
-def fit_clip(samples: np.ndarray, length: int) -> np.ndarray:
-    """Zero-pad at the end or crop to exactly `length` samples (Speech Commands clips can be short)."""
-    if len(samples) >= length:
-        return samples[:length]
-    return np.pad(samples, (0, length - len(samples)))
-
-
 def clips_features(clips: Iterable[np.ndarray], params: FrontendParams = RUNTIME_PARAMS) -> np.ndarray:
     """Features of many clips, each from a fresh state: (N, frames, channels) float32."""
     frontend = Frontend(params)
     features = [frontend.clip_features(clip) for clip in clips]
-    return np.stack(features).astype(np.float32) if features else np.zeros((0, *params.feature_shape), np.float32)
+    return np.stack(features) if features else np.zeros((0, *params.feature_shape), np.float32)

@@ -14,14 +14,9 @@ import numpy as np
 from edge.bundle import MANIFEST, Bundle
 from edge.errors import InputError
 from edge.frontend import RUNTIME_PARAMS, FrontendParams, check_bundle_frontend, clips_features
-from edge.speech_commands import SILENCE, UNKNOWN, Item, load_items, read_clip
+from edge.speech_commands import UNKNOWN, Item, keywords_of, load_items, read_clip
 
 log = logging.getLogger(__name__)
-SPECIAL = (SILENCE, UNKNOWN)
-
-
-def keywords_of(labels: list[str]) -> list[str]:
-    return [label for label in labels if label not in SPECIAL]
 
 
 def speech_commands_features(data_dir: str | Path, labels: list[str], splits: tuple[str, ...] | None = None,

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.audio import SAMPLE_RATE, read_audio
+from edge.audio import SAMPLE_RATE, fit_clip, read_audio
 from edge.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,11 @@ class Item:
 def label_set(keywords: list[str] | tuple[str, ...]) -> list[str]:
     """The class labels in model output order: silence, unknown, then the keywords (as TensorFlow's example)."""
     return [SILENCE, UNKNOWN, *keywords]
+
+
+def keywords_of(labels: list[str]) -> list[str]:
+    """The keywords among a model's labels (the inverse of `label_set`)."""
+    return [label for label in labels if label not in (SILENCE, UNKNOWN)]
 
 
 def speaker_split(speaker: str, validation_percent: float = 10.0, testing_percent: float = 10.0) -> str:
@@ -134,5 +139,4 @@ def load_background_noise(root: str | os.PathLike) -> dict[str, np.ndarray]:
 
 def read_clip(item: Item | str | os.PathLike, length: int = SAMPLE_RATE) -> np.ndarray:
     """One clip as int16 of exactly `length` samples: shorter clips are zero-padded at the end."""
-    samples = read_audio(item.path if isinstance(item, Item) else item)[:length]
-    return np.pad(samples, (0, length - len(samples)))
+    return fit_clip(read_audio(item.path if isinstance(item, Item) else item), length)

@@ -24,12 +24,12 @@ import numpy as np
 from edge.bundle import MANIFEST, Bundle
 from edge.errors import BundleError, InputError
 from edge.frontend import Frontend, FrontendParams, as_int16, check_bundle_frontend
+from edge.speech_commands import keywords_of
 
 log = logging.getLogger(__name__)
 
 #: Classifier: (frames, channels) float32 features -> class probabilities (len(labels),).
 Classifier = Callable[[np.ndarray], np.ndarray]
-NON_KEYWORDS = ("_silence_", "_unknown_")
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ class Decider:
     def __init__(self, labels: Sequence[str], keywords: Sequence[str] | None, detection: DetectionParams,
                  step_ms: int = 10):
         self.labels = list(labels)
-        all_keywords = [label for label in self.labels if label not in NON_KEYWORDS]
+        all_keywords = keywords_of(self.labels)
         unknown = sorted(set(keywords or ()) - set(all_keywords))
         if unknown:
             raise InputError(f"unknown keyword(s) {', '.join(unknown)}; the model knows {', '.join(all_keywords)}")
@@ -195,18 +195,18 @@ class KeywordSpotter:
             detection = dataclasses.replace(detection, **{k: v for k, v in overrides.items() if v is not None}).checked()
         except (TypeError, ValueError) as exc:
             raise InputError(f"bad detection setting: {exc}") from None
-        model = bundle.open(variant or bundle.default_variant(), threads=threads)
+        variant = variant or bundle.default_variant()
+        model = bundle.open(variant, threads=threads)
         shape = tuple(bundle.manifest["input"]["shape"])
         if tuple(shape[:2]) != frontend.feature_shape:
             raise BundleError(f"{source}: input shape {list(shape)} does not start with the front-end's {list(frontend.feature_shape)}")
-        raw_shape = model.input_shape
 
         def classify(features: np.ndarray) -> np.ndarray:
             # to_raw_input/invoke_raw directly: predict() would copy and re-check per call.
-            raw = model.invoke_raw(model.to_raw_input(features).reshape(raw_shape))
+            raw = model.invoke_raw(model.to_raw_input(features))
             return model.from_raw_output(raw)[0]
 
-        log.info("loaded %s (%s, %s variant)", bundle.root, bundle.name, variant or bundle.default_variant())
+        log.info("loaded %s (%s, %s variant)", bundle.root, bundle.name, variant)
 
         def release() -> None:
             model.interpreter = None

@@ -24,9 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from edge.audio import SAMPLE_RATE, read_audio
+from edge.bundle import Bundle
 from edge.errors import InputError
 from edge.fileio import atomic_write_json
 from edge.memory import memory_mb
+from edge.speech_commands import keywords_of
 from edge.spotter import Decider, KeywordSpotter
 
 log = logging.getLogger(__name__)
@@ -306,8 +308,9 @@ def main(argv: list[str] | None = None) -> int:
     add_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
-    manifest = json.loads((args.model / "manifest.json").read_text())
-    keywords = [label for label in manifest["labels"] if not label.startswith("_")]
+    bundle = Bundle.load(args.model)
+    variant = args.variant or bundle.default_variant()
+    keywords = keywords_of(bundle.labels)
     streams = build_streams(args.data, args.sentences, keywords, args.hours, args.limit, args.seed)
     noise = streams["noise"]
     results = {"model": str(args.model), "data": str(args.data), "keywords": keywords,
@@ -317,14 +320,16 @@ def main(argv: list[str] | None = None) -> int:
         runs = {}
         for name, stream in streams.items():
             log.info("%s front-end, stream %s: %.2f h, %d utterances", mode, name, stream.hours, len(stream.events))
-            runs[name] = run_spotter(args.model, stream, args.variant, fresh_frontend=(mode == "fresh"))
+            runs[name] = run_spotter(args.model, stream, variant, fresh_frontend=(mode == "fresh"))
         results["modes"][mode] = evaluate(streams, runs)
     # CPU side by side on the same noise audio, in this one process.
-    results["cpu_s_per_audio_hour"] = {
-        **{f"tinysense_{mode}": results["modes"][mode]["cpu_s_per_audio_hour"] for mode in results["modes"]},
-        **{f"tinysense_stream_{variant}": round(run_spotter(args.model, noise, variant, fresh_frontend=False)["cpu_s"]
-                                                / noise.hours, 2) for variant in args.cpu_variants.split(",") if variant},
-        "tinysense_frontend_only": round(frontend_cpu(noise.audio) / noise.hours, 2)}
+    cpu = results["cpu_s_per_audio_hour"] = {f"tinysense_{mode}": r["cpu_s_per_audio_hour"]
+                                             for mode, r in results["modes"].items()}
+    for other in filter(None, args.cpu_variants.split(",")):
+        measured = other == variant and "tinysense_stream" in cpu  # the stream mode's run was this one
+        cpu[f"tinysense_stream_{other}"] = cpu["tinysense_stream"] if measured else round(
+            run_spotter(args.model, noise, other, fresh_frontend=False)["cpu_s"] / noise.hours, 2)
+    cpu["tinysense_frontend_only"] = round(frontend_cpu(noise.audio) / noise.hours, 2)
     try:
         peer = peer_cpu(noise.audio)
         results["cpu_s_per_audio_hour"]["pymicro_wakeword_okay_nabu"] = round(peer["cpu_s"] / noise.hours, 2)
@@ -336,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(args.out / "results.json", results)
     det_plot({mode: r["det"] for mode, r in results["modes"].items()}, args.out / "det.png",
-             f"{manifest.get('name', args.model)} ({args.variant or 'int8'}): "
+             f"{bundle.name} ({variant}): "
              f"{sum(results['negative_hours'].values()):.2f} h negatives, "
              f"{next(iter(results['modes'].values()))['streams']['keywords']['utterances']} keywords in streams")
     summary = {k: v for k, v in results.items() if k != "modes"}

@@ -39,6 +39,20 @@ def with_batch_of_one(model):
     return keras.Model(inputs, model(inputs), name=model.name)
 
 
+def int8_converter(model, representative: np.ndarray):
+    """A converter for the full-integer model, calibrated on `representative` (float in and out;
+    `convert` makes the ends int8). The quantization report debugs this same graph."""
+    import tensorflow as tf
+
+    if representative is None or len(representative) == 0:
+        raise ValueError("full int8 conversion needs a representative dataset")
+    converter = tf.lite.TFLiteConverter.from_keras_model(with_batch_of_one(model))
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative_dataset(representative)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    return converter
+
+
 def convert(model, variant: str, representative: np.ndarray | None = None) -> bytes:
     import tensorflow as tf
 
@@ -49,11 +63,7 @@ def convert(model, variant: str, representative: np.ndarray | None = None) -> by
     elif variant == "dynamic":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     elif variant == "int8":
-        if representative is None or len(representative) == 0:
-            raise ValueError("full int8 conversion needs a representative dataset")
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = representative_dataset(representative)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter = int8_converter(model, representative)
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
     elif variant != "float32":

@@ -480,10 +480,10 @@ def run(args: argparse.Namespace) -> int:
     model_bytes = bundle.verify_variant(args.variant).read_bytes()
     audio = None
     if bundle.task == "kws":
-        from edge.audio import read_audio
-        from edge.frontend import RUNTIME_PARAMS, fit_clip
+        from edge.frontend import RUNTIME_PARAMS
+        from edge.speech_commands import read_clip
 
-        audio = fit_clip(read_audio(args.audio), RUNTIME_PARAMS.clip_samples) if args.audio else synthetic_clip(RUNTIME_PARAMS.clip_samples)
+        audio = read_clip(args.audio, RUNTIME_PARAMS.clip_samples) if args.audio else synthetic_clip(RUNTIME_PARAMS.clip_samples)
     elif args.audio:
         raise TinysenseError(f"--audio is for keyword-spotting bundles; {bundle.root} is a {bundle.task} bundle")
     files = generate(model_bytes, source_record(bundle, args.variant), pick_test_inputs(bundle, args.variant, args.vectors), audio)

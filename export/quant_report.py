@@ -47,18 +47,14 @@ def layer_statistics(keras_path: Path, calibration: np.ndarray) -> list[dict]:
     import keras
     import tensorflow as tf
 
-    from export.convert import representative_dataset
+    from export.convert import int8_converter, representative_dataset
 
     try:
         model = keras.models.load_model(keras_path, compile=False)
     except (OSError, ValueError) as exc:
         raise BundleError(f"{keras_path}: cannot load Keras model ({exc})") from None
-    dataset = representative_dataset(calibration)
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = dataset
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=dataset)
+    debugger = tf.lite.experimental.QuantizationDebugger(converter=int8_converter(model, calibration),
+                                                         debug_dataset=representative_dataset(calibration))
     debugger.run()
     buffer = io.StringIO()
     debugger.layer_statistics_dump(buffer)

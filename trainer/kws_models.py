@@ -73,12 +73,11 @@ ARCHITECTURES: dict[str, Callable] = {"book": book, "ds-cnn": ds_cnn, "tiny": ti
 DEFAULT_EPOCHS = {"book": 20, "ds-cnn": 20, "tiny": 15}
 
 
-def spec_augment(seed: int, time_masks: int = 2, time_width: int = 10, freq_masks: int = 2, freq_width: int = 5):
+def spec_augment(time_masks: int = 2, time_width: int = 10, freq_masks: int = 2, freq_width: int = 5):
     """SpecAugment-style masking of training batches (Park et al. 2019): random bands of frames
-    and of channels are set to zero, so the model cannot lean on one cue of a synthetic voice."""
+    and of channels are set to zero, so the model cannot lean on one cue of a synthetic voice.
+    Its randomness follows the seed `trainer.fit.fit` sets before training."""
     import tensorflow as tf
-
-    tf.random.set_seed(seed)
 
     def masks(length: int, count: int, width: int, batch: tf.Tensor) -> tf.Tensor:
         keep = tf.ones((batch, length), tf.float32)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.speech_commands import SILENCE, UNKNOWN
+from edge.speech_commands import label_set
 from trainer.kws_corpus import DEFAULT_KEYWORDS
 from trainer.kws_models import ARCHITECTURES, DEFAULT_EPOCHS
 
@@ -93,8 +93,6 @@ def load_data(args, words: tuple[str, ...]) -> tuple[list[tuple[object, np.ndarr
         config = CorpusConfig(keywords=words, seed=args.seed, **{k: v for k, v in sizes.items() if v is not None})
         corpus = load_corpus(words, cache_dir=args.cache, config=config, progress=sys.stderr.isatty())
         parts.append((corpus, corpus.split.astype(str)))
-        if args.data is None:  # no real speech: the validation speakers are the held-out set too
-            parts.append((corpus.select(corpus.split == "validation"), np.full(int((corpus.split == "validation").sum()), "heldout")))
         data["synthetic"] = corpus.describe()
     if args.data is not None:
         corpus = speech_commands_corpus(args.data, words, seed=args.seed)
@@ -169,7 +167,7 @@ def run(args) -> int:
 
     started = time.perf_counter()
     words = parse_words(args.words)
-    labels = [SILENCE, UNKNOWN, *words]
+    labels = label_set(words)
     if args.no_synthetic and args.data is None:
         raise InputError("--no-synthetic needs --data DIR (real speech in the Speech Commands layout)")
     if args.cv_folds is not None and (args.data is None or args.cv_folds < 2 or not 0 <= args.cv_fold < args.cv_folds):
@@ -183,6 +181,8 @@ def run(args) -> int:
     frontend = dataclasses.replace(RUNTIME_PARAMS, clip_warmup=args.warm_frontend)
     roles = features_by_role(parts, labels, frontend)
     (x_train, y_train), (x_val, y_val), (x_held, y_held) = (roles[r] for r in ("train", "validation", "heldout"))
+    if args.data is None:  # no real speech: the validation speakers are the held-out set too
+        x_held, y_held = x_val, y_val
     if not len(y_val):
         x_val, y_val = x_held, y_held
     if not len(y_train) or not len(y_held):
@@ -203,7 +203,7 @@ def run(args) -> int:
     config = FitConfig(epochs=args.epochs or DEFAULT_EPOCHS[arch], batch_size=args.batch_size,
                        optimizer="adam", learning_rate=args.learning_rate, seed=args.seed, schedule=args.schedule)
     model, history = fit(build, (x_train, y_train), (x_val, y_val),
-                         len(labels), args.out, config, augment=None if args.no_spec_augment else spec_augment(args.seed))
+                         len(labels), args.out, config, augment=None if args.no_spec_augment else spec_augment())
     meta = {
         "name": args.out.name,
         "task": "kws",
