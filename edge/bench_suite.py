@@ -382,10 +382,9 @@ def markdown(report: dict) -> str:
 
 def chart(report: dict, path: Path) -> Path:
     """p50 latency per variant and backend, and the thread sweep, side by side."""
-    import matplotlib
+    from edge.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     bars = {f"{name}": r["latency_ms"]["p50"] for name, r in report["variants"].items()}
     for name, r in report.get("backends", {}).items():

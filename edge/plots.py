@@ -18,7 +18,8 @@ def available() -> bool:
     return importlib.util.find_spec("matplotlib") is not None
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend: plots are files, no display is needed."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -30,13 +31,13 @@ def _pyplot():
 def save_figure(fig, path: str | Path) -> Path:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return atomic_write_bytes(path, buffer.getvalue())
 
 
 def training_curves(history: dict[str, list[float]], path: str | Path, title: str = "") -> Path:
     """Loss and accuracy, training vs validation, per epoch (the book's figure 4.8 layout)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for axis, metric in zip(axes, ("loss", "accuracy")):
         for prefix, style, name in (("", "o-", "training"), ("val_", "s--", "validation")):
@@ -59,7 +60,7 @@ def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -
 
 def confusion_matrix(counts: np.ndarray, labels: list[str], path: str | Path, title: str = "") -> Path:
     """Row-normalised confusion matrix with the raw counts written in each cell."""
-    plt = _pyplot()
+    plt = pyplot()
     rows = counts.sum(axis=1, keepdims=True)
     normalised = np.divide(counts, rows, out=np.zeros(counts.shape, float), where=rows > 0)
     size = max(4.0, 0.55 * len(labels) + 2)

@@ -228,9 +228,9 @@ def daemon_run(model: Path, audio: np.ndarray) -> dict:
 def det_plot(curves: dict[str, list[dict]], path: Path, title: str) -> None:
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
-    from edge.plots import _pyplot, save_figure
+    from edge.plots import pyplot, save_figure
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4.8))
     largest = 1.0
     for mode, points in curves.items():

@@ -68,11 +68,9 @@ def layer_statistics(keras_path: Path, calibration: np.ndarray) -> list[dict]:
 
 def write_report(rows: list[dict], threshold: float, csv_path: Path, png_path: Path, title: str) -> list[dict]:
     """CSV of every layer (with a `flagged` column) and a bar chart; returns the flagged rows."""
-    from edge.plots import save_figure
-    import matplotlib
+    from edge.plots import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     for row in rows:
         row["flagged"] = bool(row["rmse/scale"] > threshold)

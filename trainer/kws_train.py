@@ -138,6 +138,21 @@ def features_by_role(parts, labels: list[str], frontend) -> dict[str, tuple[np.n
     return out
 
 
+def kws_meta(name: str, labels: list[str], frontend, training: dict, data: dict) -> dict:
+    """The train_meta.json of a keyword spotter: what the exporter and the daemon read from it."""
+    return {
+        "name": name,
+        "task": "kws",
+        "labels": labels,
+        "input": {"shape": [*frontend.feature_shape, 1], "dtype": "float32", "range": [0.0, 26.0],
+                  "layout": "frames x channels x 1: microfrontend features (edge.frontend)"},
+        "frontend": frontend.to_dict(),
+        "detection": {**DETECTION, "fresh_frontend": not frontend.clip_warmup},
+        "training": training,
+        "data": data,
+    }
+
+
 def check_init_from(model_dir: Path, labels: list[str], warm_frontend: bool) -> dict:
     """train_meta.json of the model to start from, refused unless it has exactly these labels and
     was trained on the same kind of features (fresh or warm front-end)."""
@@ -204,21 +219,13 @@ def run(args) -> int:
                        optimizer="adam", learning_rate=args.learning_rate, seed=args.seed, schedule=args.schedule)
     model, history = fit(build, (x_train, y_train), (x_val, y_val),
                          len(labels), args.out, config, augment=None if args.no_spec_augment else spec_augment())
-    meta = {
-        "name": args.out.name,
-        "task": "kws",
-        "labels": labels,
-        "input": {"shape": list(shape), "dtype": "float32", "range": [0.0, 26.0],
-                  "layout": "frames x channels x 1: microfrontend features (edge.frontend)"},
-        "frontend": frontend.to_dict(),
-        "detection": {**DETECTION, "fresh_frontend": not args.warm_frontend},
-        "training": {"arch": arch, "init_from": str(args.init_from) if args.init_from else None, "words": list(words), "spec_augment": not args.no_spec_augment,
-                     "balance": args.balance, **asdict(config),
-                     "params": int(model.count_params()), "macs": count_macs(model), "history": history,
-                     "seconds": round(time.perf_counter() - started, 1)},
-        "data": {"source": source, "train": int(len(y_train)), "validation": int(len(y_val)),
-                 "heldout": int(len(y_held)), **data},
-    }
+    meta = kws_meta(
+        args.out.name, labels, frontend,
+        {"arch": arch, "init_from": str(args.init_from) if args.init_from else None, "words": list(words),
+         "spec_augment": not args.no_spec_augment, "balance": args.balance, **asdict(config),
+         "params": int(model.count_params()), "macs": count_macs(model), "history": history,
+         "seconds": round(time.perf_counter() - started, 1)},
+        {"source": source, "train": int(len(y_train)), "validation": int(len(y_val)), "heldout": int(len(y_held)), **data})
     metrics = save_training_outputs(args.out, model, meta, x_train, y_train, x_held, y_held,
                                     calibration_per_class=50, seed=args.seed)
     log.info("kws %s: held-out accuracy %.4f (%d clips) in %.0f s", arch, metrics["heldout_accuracy"],

@@ -17,12 +17,12 @@ import cv2
 import numpy as np
 
 from edge.camera import parse_size
+from edge.digits_bench import GROUND_TRUTH
 from edge.errors import InputError
 from edge.fileio import atomic_write_bytes, atomic_write_text
 from trainer.printed_digits import digit_fonts, jpeg, lighting, perspective, render_glyph, sensor
 
 KINDS = ("handwritten", "printed", "mixed")
-GROUND_TRUTH = "ground_truth.jsonl"
 
 
 @dataclass

@@ -31,14 +31,15 @@ def augment(clip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def build_daemon_bundle(out_dir: Path, voice=None) -> Path:
     from edge.cli import main
     from edge.frontend import RUNTIME_PARAMS, clips_features
+    from edge.speech_commands import label_set
     from trainer.fit import FitConfig, fit
     from trainer.kws_models import tiny
-    from trainer.kws_train import DETECTION
+    from trainer.kws_train import kws_meta
     from trainer.outputs import save_training_outputs
     from trainer.synth_speech import Speaker, synthesize_words
 
     voice = voice or Speaker("espeak-ng", "en-us")
-    labels = ["_silence_", "_unknown_", *WORDS]
+    labels = label_set(WORDS)
     rng = np.random.default_rng(0)
     clips, y = [], []
     for pitch in (0.9, 1.0, 1.1):
@@ -59,11 +60,8 @@ def build_daemon_bundle(out_dir: Path, voice=None) -> Path:
     shape = (*RUNTIME_PARAMS.feature_shape, 1)
     model, history = fit(lambda: tiny(shape, len(labels)), (x[train], y[train]), (x[held], y[held]), len(labels),
                          model_dir, FitConfig(epochs=30, batch_size=32, optimizer="adam", learning_rate=0.005))
-    meta = {"name": "daemon-kws", "task": "kws", "labels": labels,
-            "input": {"shape": list(shape), "dtype": "float32", "range": [0.0, 26.0]},
-            "frontend": RUNTIME_PARAMS.to_dict(), "detection": dict(DETECTION),
-            "training": {"arch": "tiny", "voice": voice.id, "history": history},
-            "data": {"source": "one synthetic voice, augmented (tests/stream/daemon_bundle.py)", "clips": len(y)}}
+    meta = kws_meta("daemon-kws", labels, RUNTIME_PARAMS, {"arch": "tiny", "voice": voice.id, "history": history},
+                    {"source": "one synthetic voice, augmented (tests/stream/daemon_bundle.py)", "clips": len(y)})
     save_training_outputs(model_dir, model, meta, x[train], y[train], x[held], y[held], calibration_per_class=30, seed=0)
     assert main(["-q", "export", str(model_dir)]) == 0
     return model_dir
