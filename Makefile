@@ -38,8 +38,9 @@ setup-edge: ## a Raspberry Pi that only runs models: no TensorFlow
 models/digits/keras/model.keras:
 	$(TINYSENSE) train digits --out models/digits $(DIGITS_ARGS)
 
-models/digits/manifest.json: models/digits/keras/model.keras
-	$(TINYSENSE) export models/digits
+# Every bundle is exported from its trained Keras model in the same way.
+models/%/manifest.json: models/%/keras/model.keras
+	$(TINYSENSE) export models/$*
 
 test:
 	$(PY) -m pytest -q
@@ -58,9 +59,6 @@ EXPORT_TARGETS += models/kws/manifest.json
 BENCH_MODELS += models/kws
 models/kws/keras/model.keras:
 	$(TINYSENSE) train kws --arch ds-cnn --out models/kws $(KWS_ARGS)
-
-models/kws/manifest.json: models/kws/keras/model.keras
-	$(TINYSENSE) export models/kws
 
 # section: listen
 .PHONY: deploy-pi bench-stream
@@ -98,9 +96,6 @@ EXPORT_TARGETS += models/digits-mixed/manifest.json
 .PHONY: bench-camera
 models/digits-mixed/keras/model.keras:
 	$(TINYSENSE) train digits --out models/digits-mixed $(MIXED_ARGS) $(DIGITS_ARGS)
-
-models/digits-mixed/manifest.json: models/digits-mixed/keras/model.keras
-	$(TINYSENSE) export models/digits-mixed
 
 build/scenes/%/ground_truth.jsonl:
 	$(TINYSENSE) make-scenes build/scenes/$* --kind $* --count $(SCENE_COUNT) --seed 1 $(if $(SCENES_DATA),--data $(SCENES_DATA))

@@ -107,21 +107,6 @@ def matmul_macs_per_s(size: int = 384, seconds: float = 1.0) -> dict:
 
 
 # -- backends ---------------------------------------------------------------------------------
-class _RawInterpreter:
-    """invoke_raw over any interpreter module's Interpreter (for tflite-runtime)."""
-
-    def __init__(self, interpreter):
-        interpreter.allocate_tensors()
-        self.interpreter = interpreter
-        self.input_detail = interpreter.get_input_details()[0]
-        self.output_detail = interpreter.get_output_details()[0]
-
-    def invoke_raw(self, raw: np.ndarray) -> np.ndarray:
-        self.interpreter.set_tensor(self.input_detail["index"], raw.reshape(self.input_detail["shape"]))
-        self.interpreter.invoke()
-        return self.interpreter.get_tensor(self.output_detail["index"])
-
-
 def open_backend(bundle: Bundle, variant: str, backend: str, threads: int = 1):
     """A model with `invoke_raw` running `variant` on `backend`; Unavailable says why not."""
     if backend == "litert-xnnpack":
@@ -133,15 +118,11 @@ def open_backend(bundle: Bundle, variant: str, backend: str, threads: int = 1):
             return bundle.open(variant, device="edgetpu")
         except TinysenseError as exc:
             raise Unavailable(str(exc)) from None
-    model_bytes = bundle.verify_variant(variant).read_bytes()
     if backend == "tflite-runtime":
-        if int(np.__version__.split(".")[0]) >= 2:
-            raise Unavailable(f"tflite-runtime wheels need numpy < 2 (numpy {np.__version__} installed)")
         try:
-            from tflite_runtime.interpreter import Interpreter
-        except ImportError:
-            raise Unavailable("tflite-runtime is not installed") from None
-        return _RawInterpreter(Interpreter(model_content=model_bytes, num_threads=threads))
+            return bundle.open(variant, threads=threads, backends=("tflite_runtime.interpreter",))
+        except TinysenseError as exc:
+            raise Unavailable(str(exc)) from None
     if backend == "tflm":
         from edge.micro import MicroModel
 
@@ -149,7 +130,7 @@ def open_backend(bundle: Bundle, variant: str, backend: str, threads: int = 1):
         if not arena:
             raise Unavailable("the manifest records no TFLM arena (export with tflite-micro installed)")
         try:
-            return MicroModel(model_bytes, arena)
+            return MicroModel(bundle.verify_variant(variant).read_bytes(), arena)
         except TinysenseError as exc:
             raise Unavailable(str(exc)) from None
     raise TinysenseError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
@@ -275,9 +256,9 @@ def extend(report: dict, bundle: Bundle, x: np.ndarray, y: np.ndarray, args: arg
         result["macs_per_s"] = achieved
         result["fraction_of_matmul_peak"] = achieved / probe["macs_per_s"]
     int8 = "int8" if "int8" in report["variants"] else None
+    model = bundle.open(int8) if int8 else None
     backends = list(BACKENDS) if args.suite or args.backends == "all" else [b for b in (args.backends or "").split(",") if b]
     if backends and int8:
-        model = bundle.open(int8)
         raw = model.to_raw_input(x[: min(len(x), 500)].astype(np.float32))
         report["backends"] = {"variant": int8, **measure_backends(bundle, int8, raw, y, backends, runs, warmup)}
     sweep = args.thread_sweep or (report["machine"]["usable_cores"] if args.suite else 0)
@@ -285,7 +266,6 @@ def extend(report: dict, bundle: Bundle, x: np.ndarray, y: np.ndarray, args: arg
         report["thread_sweep_p50_ms"] = thread_sweep(bundle, [v for v in ("int8", "float32") if v in report["variants"]],
                                                      x, sweep, runs, warmup)
     if (args.suite or args.profile_ops) and int8:
-        model = bundle.open(int8)
         report["op_profile"] = {"variant": int8, "backend": "litert-builtin",
                                 "ops": profile_ops(model.model_bytes, model.to_raw_input(x[:16].astype(np.float32)), max(50, runs // 3))}
     if (args.suite or args.streaming) and bundle.task == "kws":

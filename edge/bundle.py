@@ -29,7 +29,8 @@ class Bundle:
         self.manifest = manifest
 
     @classmethod
-    def load(cls, path: str | Path, *, verify: bool = True) -> "Bundle":
+    def load(cls, path: str | Path, *, verify: bool = True, task: str | None = None) -> "Bundle":
+        """Read and check a bundle; with `task`, refuse one made for another task."""
         root = Path(path)
         if root.is_file() and root.name == MANIFEST:
             root = root.parent
@@ -49,6 +50,8 @@ class Bundle:
             raise BundleError(f"{manifest_path}: missing keys {', '.join(missing)}")
         if manifest["format_version"] != FORMAT_VERSION:
             raise BundleError(f"{manifest_path}: format_version {manifest['format_version']} is not {FORMAT_VERSION}; re-export with this tinysense")
+        if task is not None and manifest["task"] != task:
+            raise BundleError(f"{manifest_path}: a {manifest['task']!r} bundle; this needs a {task!r} bundle")
         bundle = cls(root, manifest)
         if verify:
             for name in bundle.variants:
@@ -91,8 +94,9 @@ class Bundle:
         return path
 
     # -- running ----------------------------------------------------------------------------
-    def open(self, variant: str = "int8", **model_options) -> TFLiteModel:
-        """Open one variant and check its tensors against the manifest."""
+    def open(self, variant: str | None = None, **model_options) -> TFLiteModel:
+        """Open one variant (default: int8 when there is one) and check its tensors against the manifest."""
+        variant = variant or self.default_variant()
         path = self.verify_variant(variant)
         model = TFLiteModel(path, **model_options)
         check_model_matches(model, self.variant(variant), self.root / MANIFEST)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.bundle import Bundle
-from edge.errors import InputError, TinysenseError
+from edge.errors import InputError
 from edge.image import load_gray, to_mnist
 
 
@@ -26,10 +26,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    bundle = Bundle.load(args.model)
-    if bundle.task != "digits":
-        raise TinysenseError(f"{args.model}: a {bundle.task} bundle, not a digits bundle")
-    model = bundle.open(args.variant or bundle.default_variant(), threads=args.threads)
+    bundle = Bundle.load(args.model, task="digits")
+    model = bundle.open(args.variant, threads=args.threads)
     failures = 0
     for path in args.images:
         try:

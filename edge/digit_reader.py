@@ -296,10 +296,13 @@ def outside_of(found: list, others: list) -> list:
     return [(box, region) for box, region in found if not any(inside(box, other) for other, _ in others)]
 
 
-def line_score(found: list) -> int:
+def lines_of(found: list) -> list[list[int]]:
+    return group_lines([box for box, _ in found])
+
+
+def line_score(found: list, lines: list[list[int]]) -> int:
     """Sum of the box heights of the best text line among the candidates."""
-    boxes = [box for box, _ in found]
-    return max((sum(boxes[i][3] - boxes[i][1] for i in line) for line in group_lines(boxes)), default=0)
+    return max((sum(found[i][0][3] - found[i][0][1] for i in line) for line in lines), default=0)
 
 
 def locate(frame: np.ndarray, config: ReaderConfig = ReaderConfig()) -> Located:
@@ -320,14 +323,15 @@ def locate(frame: np.ndarray, config: ReaderConfig = ReaderConfig()) -> Located:
     if config.polarity == "auto":
         (dark_norm, dark), (light_norm, light) = candidates(gray, config), candidates(255 - gray, config)
         dark, light = outside_of(dark, light), outside_of(light, dark)
-        dark_score, light_score = line_score(dark), line_score(light)
+        dark_lines, light_lines = lines_of(dark), lines_of(light)
+        dark_score, light_score = line_score(dark, dark_lines), line_score(light, light_lines)
         use_dark = dark_score >= light_score
         log.debug("polarity: dark-on-light %d candidates (height sum %d), light-on-dark %d (%d) -> %s",
                   len(dark), dark_score, len(light), light_score, "dark" if use_dark else "light")
-        norm, found = (dark_norm, dark) if use_dark else (light_norm, light)
+        norm, found, lines = (dark_norm, dark, dark_lines) if use_dark else (light_norm, light, light_lines)
     else:
         norm, found = candidates(gray if config.polarity == "dark" else 255 - gray, config)
-    lines = group_lines([box for box, _ in found])
+        lines = lines_of(found)
     crops, frame_boxes, line_numbers = [], [], []
     for line_number, line in enumerate(lines):
         for index in line:
@@ -360,11 +364,8 @@ class DigitReader:
                     config: ReaderConfig = ReaderConfig()) -> "DigitReader":
         from edge.bundle import Bundle
 
-        bundle = Bundle.load(path)
-        if bundle.task != "digits":
-            raise TinysenseError(f"{bundle.root}: a {bundle.task!r} bundle, read-digits needs a digits bundle")
-        model = bundle.open(variant or bundle.default_variant(), threads=threads)
-        return cls(model, bundle.labels, config)
+        bundle = Bundle.load(path, task="digits")
+        return cls(bundle.open(variant, threads=threads), bundle.labels, config)
 
     def classify(self, crops: np.ndarray) -> np.ndarray:
         """Probabilities for a batch of 28x28 crops: one invoke per MAX_BATCH crops (the input is

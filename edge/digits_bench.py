@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import time
 from pathlib import Path
 
 import numpy as np

@@ -54,13 +54,11 @@ class Operator:
 
 @dataclass(frozen=True)
 class ModelGraph:
-    """The main subgraph of a model: operators in execution order and all tensors."""
+    """The main subgraph of a model: operators in execution order, its inputs and outputs."""
 
     operators: tuple[Operator, ...]
-    tensors: tuple[Tensor, ...]
     inputs: tuple[Tensor, ...]
     outputs: tuple[Tensor, ...]
-    subgraph_count: int
 
     @property
     def op_names(self) -> list[str]:
@@ -91,7 +89,7 @@ def read_graph(model_bytes: bytes, source: str = "<model bytes>") -> ModelGraph:
         if is_custom:
             name = (code.customCode or b"?").decode("utf-8", "replace")
         operators.append(Operator(index, name, is_custom, pick(op.inputs), pick(op.outputs)))
-    return ModelGraph(tuple(operators), tensors, pick(subgraph.inputs), pick(subgraph.outputs), len(model.subgraphs))
+    return ModelGraph(tuple(operators), pick(subgraph.inputs), pick(subgraph.outputs))
 
 
 def _tensor(index: int, tensor, buffers) -> Tensor:

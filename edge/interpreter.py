@@ -28,10 +28,10 @@ class DeviceError(TinysenseError):
     """An accelerator or capture device was asked for but is not there."""
 
 
-def interpreter_module():
-    """The first importable interpreter module of BACKENDS (tflite-runtime is skipped under numpy 2)."""
+def interpreter_module(backends: tuple[str, ...] = BACKENDS):
+    """The first importable interpreter module of `backends` (tflite-runtime is skipped under numpy 2)."""
     problems = []
-    for name in BACKENDS:
+    for name in backends:
         if name.startswith("tflite_runtime") and int(np.__version__.split(".")[0]) >= 2:
             problems.append(f"{name}: needs numpy < 2")
             continue
@@ -41,7 +41,8 @@ def interpreter_module():
             problems.append(f"{name}: {exc}")
             continue
         return module
-    raise TinysenseError("no TFLite interpreter found (pip install ai-edge-litert): " + "; ".join(problems))
+    hint = " (pip install ai-edge-litert)" if "ai_edge_litert.interpreter" in backends else ""
+    raise TinysenseError(f"no TFLite interpreter found{hint}: " + "; ".join(problems))
 
 
 def check_flatbuffer(data: bytes, path: str | Path) -> None:
@@ -56,7 +57,7 @@ class TFLiteModel:
     """A single-input, single-output TFLite model with real-valued predict() on top of raw invoke()."""
 
     def __init__(self, path: str | Path, *, threads: int = 1, use_xnnpack: bool = True,
-                 device: str = "cpu", model_bytes: bytes | None = None):
+                 device: str = "cpu", model_bytes: bytes | None = None, backends: tuple[str, ...] = BACKENDS):
         self.path = Path(path)
         if model_bytes is None:
             try:
@@ -65,7 +66,7 @@ class TFLiteModel:
                 raise BundleError(f"{self.path}: cannot read model ({exc.strerror})") from None
         check_flatbuffer(model_bytes, self.path)
         self.model_bytes = model_bytes
-        module = interpreter_module()
+        module = interpreter_module(backends)
         self.backend = module.__name__.split(".")[0]
         kwargs = {"model_content": model_bytes, "num_threads": threads}
         if not use_xnnpack:

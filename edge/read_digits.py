@@ -103,7 +103,7 @@ def run(args) -> int:
         if args.annotate is not None:
             ok, png = cv2.imencode(".png", annotate(frame.image, reading))
             if ok:
-                atomic_write_bytes(annotated_name(frame, args.annotate), png.tobytes())
+                atomic_write_bytes(annotated_name(frame, args.annotate), png.tobytes(), durable=False)
     if failed:
         print(f"{failed} input(s) could not be read", file=sys.stderr)
     return 1 if failed else 0

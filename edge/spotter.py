@@ -185,10 +185,8 @@ class KeywordSpotter:
                     threads: int = 1, **overrides) -> "KeywordSpotter":
         """A spotter for a KWS bundle; `overrides` replace the manifest's detection defaults
         (stride_ms, smoothing_ms, threshold, thresholds, min_count, refractory_ms; None = keep)."""
-        bundle = Bundle.load(path)
+        bundle = Bundle.load(path, task="kws")
         source = bundle.root / MANIFEST
-        if bundle.task != "kws":
-            raise BundleError(f"{source}: task is {bundle.task!r}, not a keyword-spotting ('kws') bundle")
         frontend = check_bundle_frontend(bundle.manifest.get("frontend"), source)
         detection = DetectionParams.from_dict(bundle.manifest.get("detection"), source)
         try:

@@ -34,7 +34,7 @@ import numpy as np
 from edge.bundle import Bundle
 from edge.errors import BundleError, InputError, TinysenseError
 from edge.fileio import atomic_write_text
-from edge.flatbuffer import read_graph
+from edge.flatbuffer import Tensor, read_graph
 from export.tflm import measure_arena_bytes, run_tflm
 
 log = logging.getLogger(__name__)
@@ -285,22 +285,22 @@ const int kTestExpectedTop1[kTestVectorCount] = {{{top1}}};
 }}  // namespace {namespace}
 """
     if audio is not None:
-        files.update(audio_files(model_bytes, audio, source.get("frontend"), arena, head, namespace, guard))
+        files.update(audio_files(model_bytes, model_input, audio, source.get("frontend"), arena, head, namespace, guard))
     files[SOURCE_RECORD] = json.dumps({"generated_by": "tinysense firmware", "model_sha256": sha256, **source}, indent=2) + "\n"
     return files
 
 
-def audio_files(model_bytes: bytes, audio: np.ndarray, frontend: dict | None, arena: int, head: str, namespace: str,
-                guard: str) -> dict[str, str]:
+def audio_files(model_bytes: bytes, model_input: Tensor, audio: np.ndarray, frontend: dict | None, arena: int,
+                head: str, namespace: str, guard: str) -> dict[str, str]:
     """test_audio.h/.cc: int16 clip -> front-end features -> quantized input -> expected output."""
     from edge.frontend import Frontend, check_bundle_frontend
-    from edge.interpreter import TFLiteModel
+    from edge.quant import quantize
 
-    model = TFLiteModel("<firmware model>", model_bytes=model_bytes)
     params = check_bundle_frontend(frontend, "firmware source")
     features = Frontend(params).clip_features(np.asarray(audio, dtype=np.int16))
     warm = " twice, keeping the last kInputShape[1] frames (kFrontendClipWarmup)" if params.clip_warmup else ""
-    raw = model.to_raw_input(features.reshape((1, *model.input_shape[1:])))
+    raw = quantize(features.reshape((1, *model_input.shape[1:])), model_input.scales[0], model_input.zero_points[0],
+                   np.dtype(model_input.dtype.lower()))
     expected = run_tflm(model_bytes, raw, arena_bytes=arena).reshape(-1)
     header = f"""{head}#ifndef {guard}_TEST_AUDIO_H_
 #define {guard}_TEST_AUDIO_H_

@@ -68,14 +68,14 @@ def verify_variant(bundle: Bundle, variant: str, x: np.ndarray, y: np.ndarray,
     """Run one int8 variant through every LiteRT backend and TFLM; returns parities and the arena."""
     from export.tflm import measure_arena_bytes, run_tflm
 
-    model = bundle.open(variant, use_xnnpack=False)
+    litert = {backend: bundle.open(variant, **options) for backend, options in LITERT_BACKENDS.items()}
+    model = next(iter(litert.values()))
     raw = model.to_raw_input(np.asarray(x).reshape((len(x), *model.input_shape[1:])))
     arena = arena_bytes or measure_arena_bytes(model.model_bytes)
     reference = run_tflm(model.model_bytes, raw, arena_bytes=arena)
     outputs = {"tflm": reference}
-    for backend, options in LITERT_BACKENDS.items():
-        litert = bundle.open(variant, **options)
-        outputs[backend] = np.stack([litert.invoke_raw(raw[i : i + 1])[0] for i in range(len(raw))])
+    for backend, opened in litert.items():
+        outputs[backend] = np.stack([opened.invoke_raw(raw[i : i + 1])[0] for i in range(len(raw))])
     results = []
     for backend, raw_out in outputs.items():
         agreement, max_lsb, mean_lsb, per_class = compare_raw(reference, raw_out)

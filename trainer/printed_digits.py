@@ -74,12 +74,18 @@ def glyph_mask(font: ImageFont.FreeTypeFont, text: str, stroke: int = 0) -> np.n
     return np.asarray(image)
 
 
+@functools.lru_cache(maxsize=512)
+def sized_font(path: str, size: int) -> ImageFont.FreeTypeFont:
+    """A font at one pixel size, opened once: FreeType parses the face file on every open."""
+    return ImageFont.truetype(path, size)
+
+
 def render_glyph(digit: int, font_path: Path, height: int, rng: np.random.Generator) -> np.ndarray:
     """One digit as ink coverage in [0, 1] (float32, tight box) about `height` pixels tall.
 
     A random stroke widening imitates bolder weights than the face has.
     """
-    font = ImageFont.truetype(str(font_path), max(8, int(height * 1.35)))
+    font = sized_font(str(font_path), max(8, int(height * 1.35)))
     stroke = int(rng.integers(0, max(1, height // 18) + 1)) if rng.random() < 0.3 else 0
     mask = glyph_mask(font, DIGITS[digit], stroke)
     scale = height / mask.shape[0]

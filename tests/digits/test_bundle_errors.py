@@ -65,6 +65,17 @@ def test_manifest_that_does_not_match_its_model(bundle_copy):
         Bundle.load(bundle_copy).open("int8")
 
 
+def test_bundle_of_another_task(bundle_copy, capsys):
+    """A digits bundle given to the keyword spotter (and the reverse) is refused by name, not run."""
+    from edge.spotter import KeywordSpotter
+
+    with pytest.raises(BundleError, match="manifest.json: a 'digits' bundle; this needs a 'kws' bundle"):
+        KeywordSpotter.from_bundle(bundle_copy)
+    rewrite_manifest(bundle_copy, lambda m: m.update(task="kws"))
+    line = cli_error(capsys, "classify-image", "--model", str(bundle_copy), str(bundle_copy / "manifest.json"))
+    assert line.endswith("manifest.json: a 'kws' bundle; this needs a 'digits' bundle")
+
+
 def test_not_a_bundle(tmp_path, capsys):
     assert "manifest.json: missing" in cli_error(capsys, "bench", str(tmp_path))
     (tmp_path / "manifest.json").write_text("{not json")

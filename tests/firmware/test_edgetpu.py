@@ -17,7 +17,7 @@ def tensor(index, dtype="INT8", shape=(1, 8), signature=None, constant=False):
 
 
 def graph_of(*ops):
-    return ModelGraph(tuple(ops), (), ops[0].inputs[:1], ops[-1].outputs, 1)
+    return ModelGraph(tuple(ops), ops[0].inputs[:1], ops[-1].outputs)
 
 
 def test_first_unsupported_op_is_the_fallback():

@@ -54,7 +54,7 @@ def test_op_resolver_registers_exactly_the_model_ops(digits_bundle, digits_asset
     ops = read_graph(Bundle.load(digits_bundle).variant_path("int8").read_bytes()).op_names
     registered = re.findall(r"resolver\.(Add\w+)\(\)", (digits_assets / "op_resolver.h").read_text())
     assert sorted(registered) == sorted(op_method(op) for op in ops)
-    assert f"MicroMutableOpResolver<kOpCount>" in (digits_assets / "op_resolver.h").read_text()
+    assert "MicroMutableOpResolver<kOpCount>" in (digits_assets / "op_resolver.h").read_text()
     assert op_method("DEPTHWISE_CONV_2D") == "AddDepthwiseConv2D" and op_method("MAX_POOL_2D") == "AddMaxPool2D"
 
 
