@@ -7,7 +7,27 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge.errors import TinysenseError
+from edge.errors import BundleError, TinysenseError
+
+#: TFLM's int8 softmax scales its input by scale * 2**26 (beta 1) and aborts the whole process
+#: (QuantizeMultiplierGreaterThanOne) unless that exceeds 1.
+SOFTMAX_MIN_INPUT_SCALE = 2.0**-26
+
+
+def check_micro_kernels(model_bytes: bytes, source: str = "<model bytes>") -> None:
+    """Refuse, with a BundleError, a model whose quantization would make TFLM abort the process.
+
+    Seen on a model whose activations are all near zero (untrained, or dead ReLUs): the logits'
+    scale falls below what the int8 softmax kernel accepts.
+    """
+    from edge.flatbuffer import read_graph
+
+    for op in read_graph(model_bytes, source).operators:
+        if op.name == "SOFTMAX" and op.inputs and op.inputs[0].dtype in ("INT8", "UINT8") and op.inputs[0].scales:
+            scale = op.inputs[0].scales[0]
+            if scale <= SOFTMAX_MIN_INPUT_SCALE:
+                raise BundleError(f"{source}: softmax input scale {scale:.3g} is below TFLite Micro's minimum "
+                                  f"{SOFTMAX_MIN_INPUT_SCALE:.3g} (logits all near zero: an untrained or dead model?)")
 
 
 class MicroModel:
@@ -20,6 +40,7 @@ class MicroModel:
             from tflite_micro.python.tflite_micro import runtime
         except ImportError:
             raise TinysenseError("TFLite Micro is not installed: pip install 'tinysense[dev]'") from None
+        check_micro_kernels(model_bytes)
         self.interpreter = runtime.Interpreter.from_bytes(model_bytes, arena_size=int(arena_bytes))
         inputs, outputs = self.interpreter.get_input_details(0), self.interpreter.get_output_details(0)
         self.input_shape = tuple(int(d) for d in inputs["shape"])

@@ -64,15 +64,29 @@ def keywords_of(labels: list[str]) -> list[str]:
     return [label for label in labels if label not in (SILENCE, UNKNOWN)]
 
 
+def _speaker_hash(speaker: str) -> int:
+    return int(hashlib.sha1(speaker.encode("utf-8")).hexdigest(), 16)
+
+
 def speaker_split(speaker: str, validation_percent: float = 10.0, testing_percent: float = 10.0) -> str:
     """The dataset's stable hash split (`which_set` in TensorFlow's input_data.py), on the speaker id."""
-    hashed = int(hashlib.sha1(speaker.encode("utf-8")).hexdigest(), 16)
-    percent = (hashed % (_MAX_NUM_WAVS_PER_CLASS + 1)) * (100.0 / _MAX_NUM_WAVS_PER_CLASS)
+    percent = (_speaker_hash(speaker) % (_MAX_NUM_WAVS_PER_CLASS + 1)) * (100.0 / _MAX_NUM_WAVS_PER_CLASS)
     if percent < validation_percent:
         return "validation"
     if percent < validation_percent + testing_percent:
         return "test"
     return "train"
+
+
+def speaker_fold(speaker: str, folds: int) -> int:
+    """Stable cross-validation fold of a speaker (sha1 of the id), so folds never share a voice.
+    `_silence_` clips have no speaker ("") and so all fall into one fold."""
+    return _speaker_hash(speaker) % folds
+
+
+def clip_speaker(path: Path) -> str:
+    """Speaker id of a clip in either folder layout, from its file name."""
+    return "" if path.parent.name == SILENCE else _parse(path.stem, path.parent.name, path)[1]
 
 
 def _read_list(root: Path, name: str) -> set[str] | None:

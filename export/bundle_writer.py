@@ -56,7 +56,11 @@ def tflm_arena_bytes(int8_model: bytes) -> int | None:
     except ImportError as exc:
         log.warning("TFLite Micro arena not measured (%s); pip install 'tinysense[dev]'", exc)
         return None
-    return measure_arena_bytes(int8_model)
+    try:
+        return measure_arena_bytes(int8_model)
+    except BundleError as exc:
+        log.warning("TFLite Micro arena not measured: %s", exc)
+        return None
 
 
 def export_bundle(model_dir: Path, variants=VARIANTS) -> dict:

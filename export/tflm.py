@@ -14,7 +14,7 @@ from tflite_micro.python.tflite_micro import runtime
 from edge.errors import BundleError
 from edge.interpreter import check_flatbuffer
 from edge.native import quiet_native_stderr
-from edge.micro import MicroModel
+from edge.micro import MicroModel, check_micro_kernels
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def measure_arena_bytes(model_bytes: bytes) -> int:
     Binary search over TFLM's own allocator; firmware should add a margin for alignment of its
     static buffer and for TFLM version changes (see export.firmware.ARENA_MARGIN).
     """
-    check_flatbuffer(model_bytes, "<model bytes>")
+    check_micro_kernels(model_bytes)
     with quiet_native_stderr():
         high = -(-len(model_bytes) // ARENA_ALIGNMENT) * ARENA_ALIGNMENT
         while not _allocates(model_bytes, high):

@@ -8,7 +8,6 @@ front-end parameters and the detection defaults the streaming daemon starts from
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import sys
 import time
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.speech_commands import label_set
+from edge.speech_commands import label_set, speaker_fold
 from trainer.kws_corpus import DEFAULT_KEYWORDS
 from trainer.kws_models import ARCHITECTURES, DEFAULT_EPOCHS
 
@@ -66,11 +65,6 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-spec-augment", action="store_true", help="do not mask time and frequency bands in training")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("models/kws"), help="model folder (default: models/kws)")
-
-
-def speaker_fold(speaker: str, folds: int) -> int:
-    """Stable fold of a speaker (sha1 of the id), so cross-validation folds never share a voice."""
-    return int(hashlib.sha1(speaker.encode("utf-8")).hexdigest(), 16) % folds
 
 
 def real_roles(corpus, folds: int | None, fold: int) -> np.ndarray:

@@ -54,3 +54,25 @@ def test_garbage_is_refused_with_a_bundle_error(data):
 def test_truncated_model_is_refused(tiny_int8):
     with pytest.raises(BundleError, match="unreadable"):
         read_graph(tiny_int8[0][: len(tiny_int8[0]) // 2], "cut.tflite")
+
+
+def test_dead_model_is_refused_before_tflm_aborts():
+    """All-zero logits quantize to a scale TFLM's int8 softmax cannot take: it would abort the
+    whole process (QuantizeMultiplierGreaterThanOne). The check names the problem instead."""
+    import keras
+    import tensorflow as tf
+
+    from edge.micro import MicroModel
+
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4, kernel_initializer="zeros"), keras.layers.Softmax()])
+    inputs = np.random.default_rng(0).random((20, 8)).astype(np.float32)
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([inputs[i : i + 1]] for i in range(len(inputs)))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = converter.inference_output_type = tf.int8
+    model_bytes = converter.convert()
+    with pytest.raises(BundleError, match="softmax input scale .* below TFLite Micro's minimum"):
+        measure_arena_bytes(model_bytes)
+    with pytest.raises(BundleError, match="softmax input scale"):
+        MicroModel(model_bytes, 4096)

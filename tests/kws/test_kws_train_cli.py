@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from edge.cli import main
-from trainer.kws_train import augmented_copies, real_roles, speaker_fold
+from edge.speech_commands import speaker_fold
+from trainer.kws_train import augmented_copies, real_roles
 
 
 @pytest.mark.parametrize("args, message", [

@@ -53,3 +53,25 @@ def test_a_small_run_writes_results_a_det_curve_and_the_peer_comparison(daemon_b
     assert {"tinysense_fresh", "tinysense_stream", "tinysense_stream_int8", "tinysense_frontend_only",
             "pymicro_wakeword_okay_nabu"} <= set(cpu) and all(v > 0 for v in cpu.values())
     assert results["daemon_stdin"]["whole_noise_stream"]["audio_seconds"] == 36.0
+
+
+def test_cv_fold_keeps_only_the_held_out_speakers(tmp_path):
+    """`--cv-folds K --cv-fold I` streams exactly the speakers `train kws` held out for fold I."""
+    from edge.speech_commands import speaker_fold
+    from edge.stream_bench import build_streams
+    from tests.stream.speech import noise
+
+    (tmp_path / "_background_noise_").mkdir()
+    sf.write(tmp_path / "_background_noise_" / "hum.wav", noise(5.0, seed=1, rms=300), 16000, subtype="PCM_16")
+    speakers = [f"{n:08x}" for n in range(12)]
+    clip = noise(1.0, seed=2, rms=3000)
+    for folder in ("yes", "_unknown_"):
+        (tmp_path / folder).mkdir()
+        for speaker in speakers:
+            sf.write(tmp_path / folder / f"{'bed_' if folder == '_unknown_' else ''}{speaker}_nohash_0.wav", clip, 16000)
+    held_out = [s for s in speakers if speaker_fold(s, 3) == 1]
+    assert 0 < len(held_out) < len(speakers)
+    streams = build_streams(tmp_path, None, ["yes"], 0.001, None, 0, cv=(3, 1))
+    assert len(streams["keywords"].events) == len(held_out) and len(streams["speech"].events) == len(held_out)
+    everyone = build_streams(tmp_path, None, ["yes"], 0.001, None, 0)
+    assert len(everyone["keywords"].events) == len(speakers)
