@@ -31,7 +31,8 @@ DETECTION = {"inference_stride_ms": 100, "smoothing_window_ms": 500, "threshold"
 
 def add_arguments(parser) -> None:
     parser.add_argument("--arch", choices=sorted(ARCHITECTURES), default="ds-cnn",
-                        help="model: ds-cnn (edge, default), book (float reference), tiny (tests)")
+                        help="model: ds-cnn (edge, default), ds-cnn-l (edge, more capacity for real speech), "
+                             "book (float reference), tiny (tests)")
     parser.add_argument("--words", nargs="+", default=list(DEFAULT_KEYWORDS), metavar="WORD",
                         help="keywords to spot (default: the 10 Speech Commands keywords)")
     parser.add_argument("--data", type=Path, default=None, metavar="DIR",
@@ -52,7 +53,7 @@ def add_arguments(parser) -> None:
                         help="clips per synthetic utterance, clean + augmented (default: the corpus default, 3)")
     parser.add_argument("--init-from", type=Path, default=None, metavar="MODEL_DIR",
                         help="start from a trained model with the same labels (fine-tune, e.g. on your own recordings)")
-    parser.add_argument("--epochs", type=int, default=None, help="epochs (default: ds-cnn 20, book 20, tiny 15)")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs (default: 20; tiny 15)")
     parser.add_argument("--batch-size", type=int, default=128, help="clips per training step (default: 128)")
     parser.add_argument("--learning-rate", type=float, default=3e-3, help="Adam learning rate (default: 0.003)")
     parser.add_argument("--schedule", choices=("constant", "cosine"), default="constant",
