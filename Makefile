@@ -52,7 +52,8 @@ test:
 # about 5 minutes on 2 cores); classes are balanced to the median count (--balance) and the
 # learning rate decays along a cosine (--schedule cosine). E.g.
 # make train KWS_ARGS="--balance --schedule cosine --data ../shared/data/speech_commands_dev --real-copies 4"
-# to mix in real speech, or KWS_ARGS="--words computer" for a custom wake word.
+# to mix in real speech (add --arch ds-cnn-l, the larger edge model, when there is real speech), or
+# KWS_ARGS="--words computer" for a custom wake word.
 KWS_ARGS ?= --balance --schedule cosine
 TRAIN_TARGETS += models/kws/keras/model.keras
 EXPORT_TARGETS += models/kws/manifest.json
