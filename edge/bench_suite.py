@@ -256,8 +256,9 @@ def extend(report: dict, bundle: Bundle, x: np.ndarray, y: np.ndarray, args: arg
         result["macs_per_s"] = achieved
         result["fraction_of_matmul_peak"] = achieved / probe["macs_per_s"]
     int8 = "int8" if "int8" in report["variants"] else None
-    model = bundle.open(int8) if int8 else None
     backends = list(BACKENDS) if args.suite or args.backends == "all" else [b for b in (args.backends or "").split(",") if b]
+    profile = (args.suite or args.profile_ops) and int8
+    model = bundle.open(int8) if int8 and (backends or profile) else None
     if backends and int8:
         raw = model.to_raw_input(x[: min(len(x), 500)].astype(np.float32))
         report["backends"] = {"variant": int8, **measure_backends(bundle, int8, raw, y, backends, runs, warmup)}
@@ -265,7 +266,7 @@ def extend(report: dict, bundle: Bundle, x: np.ndarray, y: np.ndarray, args: arg
     if sweep:
         report["thread_sweep_p50_ms"] = thread_sweep(bundle, [v for v in ("int8", "float32") if v in report["variants"]],
                                                      x, sweep, runs, warmup)
-    if (args.suite or args.profile_ops) and int8:
+    if profile:
         report["op_profile"] = {"variant": int8, "backend": "litert-builtin",
                                 "ops": profile_ops(model.model_bytes, model.to_raw_input(x[:16].astype(np.float32)), max(50, runs // 3))}
     if (args.suite or args.streaming) and bundle.task == "kws":

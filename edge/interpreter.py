@@ -33,7 +33,7 @@ def interpreter_module(backends: tuple[str, ...] = BACKENDS):
     problems = []
     for name in backends:
         if name.startswith("tflite_runtime") and int(np.__version__.split(".")[0]) >= 2:
-            problems.append(f"{name}: needs numpy < 2")
+            problems.append(f"{name}: needs numpy < 2 (numpy {np.__version__} installed)")
             continue
         try:
             module = importlib.import_module(name)

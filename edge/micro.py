@@ -14,8 +14,12 @@ from edge.errors import BundleError, TinysenseError
 SOFTMAX_MIN_INPUT_SCALE = 2.0**-26
 
 
+class MicroKernelError(BundleError):
+    """A model TFLite Micro's kernels would refuse by aborting the process."""
+
+
 def check_micro_kernels(model_bytes: bytes, source: str = "<model bytes>") -> None:
-    """Refuse, with a BundleError, a model whose quantization would make TFLM abort the process.
+    """Refuse, with a MicroKernelError, a model whose quantization would make TFLM abort the process.
 
     Seen on a model whose activations are all near zero (untrained, or dead ReLUs): the logits'
     scale falls below what the int8 softmax kernel accepts.
@@ -26,7 +30,7 @@ def check_micro_kernels(model_bytes: bytes, source: str = "<model bytes>") -> No
         if op.name == "SOFTMAX" and op.inputs and op.inputs[0].dtype in ("INT8", "UINT8") and op.inputs[0].scales:
             scale = op.inputs[0].scales[0]
             if scale <= SOFTMAX_MIN_INPUT_SCALE:
-                raise BundleError(f"{source}: softmax input scale {scale:.3g} is below TFLite Micro's minimum "
+                raise MicroKernelError(f"{source}: softmax input scale {scale:.3g} is below TFLite Micro's minimum "
                                   f"{SOFTMAX_MIN_INPUT_SCALE:.3g} (logits all near zero: an untrained or dead model?)")
 
 

@@ -14,6 +14,7 @@ Public API:
     Item(path, label, word, speaker, split)          frozen; split in {"train", "validation", "test"}
     load_items(root, keywords, validation_percent=10, testing_percent=10) -> list[Item]
     speaker_split(speaker, validation_percent=10, testing_percent=10) -> str
+    fold_key(path) -> str; speaker_fold(key, folds) -> int   speaker-disjoint cross-validation folds
     load_background_noise(root) -> dict[str, np.ndarray]   name -> 16 kHz mono int16
     read_clip(item_or_path, length=16000) -> np.ndarray     int16, zero-padded / cut to `length`
 """
@@ -79,14 +80,16 @@ def speaker_split(speaker: str, validation_percent: float = 10.0, testing_percen
 
 
 def speaker_fold(speaker: str, folds: int) -> int:
-    """Stable cross-validation fold of a speaker (sha1 of the id), so folds never share a voice.
-    `_silence_` clips have no speaker ("") and so all fall into one fold."""
+    """Stable cross-validation fold of a speaker key (sha1), so folds never share a voice."""
     return _speaker_hash(speaker) % folds
 
 
-def clip_speaker(path: Path) -> str:
-    """Speaker id of a clip in either folder layout, from its file name."""
-    return "" if path.parent.name == SILENCE else _parse(path.stem, path.parent.name, path)[1]
+def fold_key(path: Path) -> str:
+    """The key cross-validation folds are drawn on, by `train kws --cv-folds` and
+    `stream_bench --cv-folds` alike: 'sc:<speaker>', or 'sc:<file stem>' for a `_silence_`
+    window, which has no speaker."""
+    speaker = "" if path.parent.name == SILENCE else _parse(path.stem, path.parent.name, path)[1]
+    return f"sc:{speaker or path.stem}"
 
 
 def _read_list(root: Path, name: str) -> set[str] | None:

@@ -28,7 +28,7 @@ from edge.bundle import Bundle
 from edge.errors import InputError
 from edge.fileio import atomic_write_json
 from edge.memory import memory_mb
-from edge.speech_commands import clip_speaker, keywords_of, speaker_fold
+from edge.speech_commands import fold_key, keywords_of, speaker_fold
 from edge.spotter import Decider, KeywordSpotter
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,12 @@ def speech_stream(name: str, clips: list[tuple[str, np.ndarray]], bed: list[np.n
     return Stream(name, np.clip(audio, -32768, 32767).astype(np.int16), events)
 
 
+def folder_clips(folder: Path, cv: tuple[int, int] | None, limit: int | None) -> list[Path]:
+    """A word folder's wavs, sorted; with `cv` = (folds, fold) only those `train kws` holds out."""
+    paths = sorted(folder.glob("*.wav"))
+    return [p for p in paths if cv is None or speaker_fold(fold_key(p), cv[0]) == cv[1]][:limit]
+
+
 def build_streams(data: Path, sentences: Path | None, keywords: list[str], hours: float, limit: int | None,
                   seed: int, cv: tuple[int, int] | None = None) -> dict[str, Stream]:
     """Noise, keyword and other-speech streams; with `cv` = (folds, fold) only the clips of the
@@ -107,16 +113,12 @@ def build_streams(data: Path, sentences: Path | None, keywords: list[str], hours
     bed = load_noise(data)
     streams = {"noise": Stream("noise", np.clip(noise_bed(bed, hours * 3600, rng), -32768, 32767).astype(np.int16), [])}
 
-    def clips(folder: Path) -> list[Path]:
-        paths = sorted(folder.glob("*.wav"))
-        return [p for p in paths if cv is None or speaker_fold(clip_speaker(p), cv[0]) == cv[1]][:limit]
-
-    keyword_clips = [(w, read_audio(f)) for w in keywords for f in clips(data / w)]
+    keyword_clips = [(w, read_audio(f)) for w in keywords for f in folder_clips(data / w, cv, limit)]
     if not keyword_clips:
         raise InputError(f"{data}: no clips of the keywords {', '.join(keywords)}")
     order = rng.permutation(len(keyword_clips))
     streams["keywords"] = speech_stream("keywords", [keyword_clips[i] for i in order], bed, rng)
-    other = [("_unknown_", read_audio(f)) for f in clips(data / "_unknown_")]
+    other = [("_unknown_", read_audio(f)) for f in folder_clips(data / "_unknown_", cv, limit)]
     if sentences:
         other += [("_sentence_", read_audio(f)) for f in sorted(sentences.glob("*.wav"))[:limit]]
     if other:
@@ -273,7 +275,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cv-folds", type=int, default=None, metavar="K",
                         help="use only the speakers of one fold, as `train kws --cv-folds K --cv-fold I` holds out ...")
-    parser.add_argument("--cv-fold", type=int, default=0, metavar="I", help="... fold I (default: 0)")
+    parser.add_argument("--cv-fold", type=int, default=None, metavar="I", help="... fold I (default: 0)")
     parser.add_argument("--modes", default="fresh,stream",
                         help="front-end modes to compare: fresh (per-window reset), stream (continuous; what --warm-frontend models are trained on)")
     parser.add_argument("--cpu-variants", default="int8,float32",
@@ -318,12 +320,13 @@ def main(argv: list[str] | None = None) -> int:
     add_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
-    if args.cv_folds is not None and (args.cv_folds < 2 or not 0 <= args.cv_fold < args.cv_folds):
+    if (args.cv_folds is not None or args.cv_fold is not None) and (
+            args.cv_folds is None or args.cv_folds < 2 or not 0 <= (args.cv_fold or 0) < args.cv_folds):
         parser.error("--cv-folds K needs K >= 2 and 0 <= --cv-fold < K")
     bundle = Bundle.load(args.model, task="kws")
     variant = args.variant or bundle.default_variant()
     keywords = keywords_of(bundle.labels)
-    cv = (args.cv_folds, args.cv_fold) if args.cv_folds else None
+    cv = (args.cv_folds, args.cv_fold or 0) if args.cv_folds else None
     streams = build_streams(args.data, args.sentences, keywords, args.hours, args.limit, args.seed, cv)
     noise = streams["noise"]
     results = {"model": str(args.model), "data": str(args.data), "keywords": keywords,

@@ -52,13 +52,14 @@ def evaluate(model: TFLiteModel, x: np.ndarray, y: np.ndarray) -> float:
 def tflm_arena_bytes(int8_model: bytes) -> int | None:
     """TFLite Micro's arena for the int8 model, when tflite-micro is installed."""
     try:
+        from edge.micro import MicroKernelError
         from export.tflm import measure_arena_bytes
     except ImportError as exc:
         log.warning("TFLite Micro arena not measured (%s); pip install 'tinysense[dev]'", exc)
         return None
     try:
         return measure_arena_bytes(int8_model)
-    except BundleError as exc:
+    except MicroKernelError as exc:
         log.warning("TFLite Micro arena not measured: %s", exc)
         return None
 

@@ -12,7 +12,6 @@ import numpy as np
 from tflite_micro.python.tflite_micro import runtime
 
 from edge.errors import BundleError
-from edge.interpreter import check_flatbuffer
 from edge.native import quiet_native_stderr
 from edge.micro import MicroModel, check_micro_kernels
 
@@ -62,7 +61,6 @@ def run_tflm(model_bytes: bytes, raw_inputs: np.ndarray, *, arena_bytes: int | N
     Returns the raw outputs stacked as (N, *output_shape[1:]). Without `arena_bytes` the arena
     is measured first, so a model that only fits a generous arena is not hidden.
     """
-    check_flatbuffer(model_bytes, "<model bytes>")
     model = MicroModel(model_bytes, measure_arena_bytes(model_bytes) if arena_bytes is None else arena_bytes)
     raw_inputs = np.asarray(raw_inputs)
     if raw_inputs.dtype != model.input_dtype:

@@ -50,7 +50,7 @@ import numpy as np
 
 from edge.errors import InputError
 from edge.fileio import atomic_save_npz, atomic_write_json, sha256_file
-from edge.speech_commands import SILENCE, UNKNOWN, label_set, load_background_noise, load_items, read_clip
+from edge.speech_commands import SILENCE, UNKNOWN, fold_key, label_set, load_background_noise, load_items, read_clip
 from trainer.audio_augment import AugmentConfig, Augmenter
 from trainer.synth_speech import APT_PACKAGES, MAX_SPEEDUP, Speaker, installed_voices, speaker_pool, synthesize_words
 
@@ -386,7 +386,7 @@ def speech_commands_corpus(root: str | os.PathLike, words=DEFAULT_KEYWORDS, *, s
     items = load_items(root, keywords)
     clips = [read_clip(item) for item in items]
     labels = [item.label for item in items]
-    speakers = [f"sc:{item.speaker}" if item.speaker else f"sc:{item.path.stem}" for item in items]
+    speakers = [fold_key(item.path) for item in items]
     splits, spoken = [item.split for item in items], [item.word for item in items]
     background = load_background_noise(root)
     if SILENCE not in labels and background:

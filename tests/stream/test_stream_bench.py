@@ -55,23 +55,29 @@ def test_a_small_run_writes_results_a_det_curve_and_the_peer_comparison(daemon_b
     assert results["daemon_stdin"]["whole_noise_stream"]["audio_seconds"] == 36.0
 
 
-def test_cv_fold_keeps_only_the_held_out_speakers(tmp_path):
-    """`--cv-folds K --cv-fold I` streams exactly the speakers `train kws` held out for fold I."""
-    from edge.speech_commands import speaker_fold
-    from edge.stream_bench import build_streams
+def test_cv_fold_streams_exactly_the_clips_train_kws_held_out(tmp_path):
+    """`--cv-folds K --cv-fold I` streams the keyword and other-word clips that
+    `train kws --cv-folds K --cv-fold I` held out, and no others."""
+    from edge.speech_commands import load_items
+    from edge.stream_bench import build_streams, folder_clips
     from tests.stream.speech import noise
+    from trainer.kws_corpus import speech_commands_corpus
+    from trainer.kws_train import real_roles
 
     (tmp_path / "_background_noise_").mkdir()
     sf.write(tmp_path / "_background_noise_" / "hum.wav", noise(5.0, seed=1, rms=300), 16000, subtype="PCM_16")
-    speakers = [f"{n:08x}" for n in range(12)]
-    clip = noise(1.0, seed=2, rms=3000)
-    for folder in ("yes", "_unknown_"):
+    clip = noise(0.2, seed=2, rms=3000)
+    for folder in ("yes", "_unknown_", "_silence_"):
         (tmp_path / folder).mkdir()
-        for speaker in speakers:
-            sf.write(tmp_path / folder / f"{'bed_' if folder == '_unknown_' else ''}{speaker}_nohash_0.wav", clip, 16000)
-    held_out = [s for s in speakers if speaker_fold(s, 3) == 1]
-    assert 0 < len(held_out) < len(speakers)
+        for n in range(30):
+            name = f"noise_{n}.wav" if folder == "_silence_" else f"{'bed_' if folder == '_unknown_' else ''}{n:08x}_nohash_0.wav"
+            sf.write(tmp_path / folder / name, clip, 16000)
+    held_out = real_roles(speech_commands_corpus(tmp_path, ["yes"]), 3, 1) == "heldout"
+    expected = {item.path for item, out in zip(load_items(tmp_path, ["yes"]), held_out) if out}
+    streamed = {*folder_clips(tmp_path / "yes", (3, 1), None), *folder_clips(tmp_path / "_unknown_", (3, 1), None),
+                *folder_clips(tmp_path / "_silence_", (3, 1), None)}
+    assert streamed == expected and 0 < len(expected) < 90
+
     streams = build_streams(tmp_path, None, ["yes"], 0.001, None, 0, cv=(3, 1))
-    assert len(streams["keywords"].events) == len(held_out) and len(streams["speech"].events) == len(held_out)
-    everyone = build_streams(tmp_path, None, ["yes"], 0.001, None, 0)
-    assert len(everyone["keywords"].events) == len(speakers)
+    assert len(streams["keywords"].events) == len(folder_clips(tmp_path / "yes", (3, 1), None))
+    assert len(build_streams(tmp_path, None, ["yes"], 0.001, None, 0)["keywords"].events) == 30
