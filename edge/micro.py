@@ -31,7 +31,7 @@ def check_micro_kernels(model_bytes: bytes, source: str = "<model bytes>") -> No
             scale = op.inputs[0].scales[0]
             if scale <= SOFTMAX_MIN_INPUT_SCALE:
                 raise MicroKernelError(f"{source}: softmax input scale {scale:.3g} is below TFLite Micro's minimum "
-                                  f"{SOFTMAX_MIN_INPUT_SCALE:.3g} (logits all near zero: an untrained or dead model?)")
+                                       f"{SOFTMAX_MIN_INPUT_SCALE:.3g} (logits all near zero: an untrained or dead model?)")
 
 
 class MicroModel:

@@ -2,10 +2,10 @@
 
 `KeywordSpotter` keeps the last clip of continuously computed front-end frames (what a model
 trained on warm features expects) or of audio (whose features it computes from a reset
-front-end, as `clip_features` does; see `DetectionParams.fresh_frontend`) in a ring buffer, runs the classifier every `stride_ms`,
-averages each class's posterior over `smoothing_ms` (Chen et al. 2014, "posterior smoothing"),
-and fires a keyword when its smoothed score stays at or above its
-threshold for `min_count` inferences in a row; then nothing fires for `refractory_ms`, and that
+front-end, as `clip_features` does; see `DetectionParams.fresh_frontend`) in a ring buffer,
+runs the classifier every `stride_ms`, averages each class's posterior over `smoothing_ms`
+(Chen et al. 2014, "posterior smoothing"), and fires a keyword when its smoothed score stays at
+or above its threshold for `min_count` inferences in a row; then nothing fires for `refractory_ms`, and that
 keyword not again until its score has fallen below its threshold (one event per utterance).
 Everything is counted in front-end frames, never in calls, so the detections and their times
 are the same whatever chunk sizes the audio arrives in. The API follows Porcupine's
