@@ -108,32 +108,33 @@ def matmul_macs_per_s(size: int = 384, seconds: float = 1.0) -> dict:
 
 # -- backends ---------------------------------------------------------------------------------
 def open_backend(bundle: Bundle, variant: str, backend: str, threads: int = 1):
-    """A model with `invoke_raw` running `variant` on `backend`; Unavailable says why not."""
-    if backend == "litert-xnnpack":
-        return bundle.open(variant, threads=threads)
-    if backend == "litert-builtin":
-        return bundle.open(variant, threads=threads, use_xnnpack=False)
-    if backend == "edgetpu":
-        try:
-            return bundle.open(variant, device="edgetpu")
-        except TinysenseError as exc:
-            raise Unavailable(str(exc)) from None
-    if backend == "tflite-runtime":
-        try:
-            return bundle.open(variant, threads=threads, backends=("tflite_runtime.interpreter",))
-        except TinysenseError as exc:
-            raise Unavailable(str(exc)) from None
-    if backend == "tflm":
-        from edge.micro import MicroModel
+    """A model with `invoke_raw` running `variant` on `backend`; Unavailable says why not.
 
-        arena = bundle.manifest.get("tflm", {}).get("arena_bytes")
-        if not arena:
-            raise Unavailable("the manifest records no TFLM arena (export with tflite-micro installed)")
-        try:
-            return MicroModel(bundle.verify_variant(variant).read_bytes(), arena)
-        except TinysenseError as exc:
-            raise Unavailable(str(exc)) from None
-    raise TinysenseError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
+    LiteRT is always installed, so its failures are errors; the other backends are optional."""
+    openers = {
+        "litert-xnnpack": lambda: bundle.open(variant, threads=threads),
+        "litert-builtin": lambda: bundle.open(variant, threads=threads, use_xnnpack=False),
+        "edgetpu": lambda: bundle.open(variant, device="edgetpu"),
+        "tflite-runtime": lambda: bundle.open(variant, threads=threads, backends=("tflite_runtime.interpreter",)),
+        "tflm": lambda: open_micro(bundle, variant),
+    }
+    if backend not in openers:
+        raise TinysenseError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
+    try:
+        return openers[backend]()
+    except TinysenseError as exc:
+        if backend.startswith("litert-"):
+            raise
+        raise Unavailable(str(exc)) from None
+
+
+def open_micro(bundle: Bundle, variant: str):
+    from edge.micro import MicroModel
+
+    arena = bundle.manifest.get("tflm", {}).get("arena_bytes")
+    if not arena:
+        raise Unavailable("the manifest records no TFLM arena (export with tflite-micro installed)")
+    return MicroModel(bundle.verify_variant(variant).read_bytes(), arena)
 
 
 def time_raw(model, raw: np.ndarray, runs: int, warmup: int) -> dict:

@@ -15,6 +15,7 @@ Public API:
     load_items(root, keywords, validation_percent=10, testing_percent=10) -> list[Item]
     speaker_split(speaker, validation_percent=10, testing_percent=10) -> str
     fold_key(path) -> str; speaker_fold(key, folds) -> int   speaker-disjoint cross-validation folds
+    cv_fold(folds, fold) -> (folds, fold) | None              the checked `--cv-folds K --cv-fold I` pair
     load_background_noise(root) -> dict[str, np.ndarray]   name -> 16 kHz mono int16
     read_clip(item_or_path, length=16000) -> np.ndarray     int16, zero-padded / cut to `length`
 """
@@ -82,6 +83,16 @@ def speaker_split(speaker: str, validation_percent: float = 10.0, testing_percen
 def speaker_fold(speaker: str, folds: int) -> int:
     """Stable cross-validation fold of a speaker key (sha1), so folds never share a voice."""
     return _speaker_hash(speaker) % folds
+
+
+def cv_fold(folds: int | None, fold: int | None) -> tuple[int, int] | None:
+    """(folds, fold) of `--cv-folds K --cv-fold I` (I defaults to 0), or None when neither is given:
+    the one check `train kws` and `stream_bench` share, so the two name the same speakers."""
+    if folds is None and fold is None:
+        return None
+    if folds is None or folds < 2 or not 0 <= (fold or 0) < folds:
+        raise InputError(f"--cv-folds K needs K >= 2 and 0 <= --cv-fold I < K (got K={folds}, I={fold})")
+    return folds, fold or 0
 
 
 def fold_key(path: Path) -> str:

@@ -28,7 +28,8 @@ from edge.bundle import Bundle
 from edge.errors import InputError
 from edge.fileio import atomic_write_json
 from edge.memory import memory_mb
-from edge.speech_commands import fold_key, keywords_of, speaker_fold
+from edge.errors import TinysenseError
+from edge.speech_commands import cv_fold, fold_key, keywords_of, speaker_fold
 from edge.spotter import Decider, KeywordSpotter
 
 log = logging.getLogger(__name__)
@@ -320,13 +321,19 @@ def main(argv: list[str] | None = None) -> int:
     add_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
-    if (args.cv_folds is not None or args.cv_fold is not None) and (
-            args.cv_folds is None or args.cv_folds < 2 or not 0 <= (args.cv_fold or 0) < args.cv_folds):
-        parser.error("--cv-folds K needs K >= 2 and 0 <= --cv-fold < K")
+    try:
+        return measure(args)
+    except TinysenseError as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def measure(args) -> int:
+    """Build the streams, run every mode and the CPU peers, write results.json and det.png."""
+    cv = cv_fold(args.cv_folds, args.cv_fold)
     bundle = Bundle.load(args.model, task="kws")
     variant = args.variant or bundle.default_variant()
     keywords = keywords_of(bundle.labels)
-    cv = (args.cv_folds, args.cv_fold or 0) if args.cv_folds else None
     streams = build_streams(args.data, args.sentences, keywords, args.hours, args.limit, args.seed, cv)
     noise = streams["noise"]
     results = {"model": str(args.model), "data": str(args.data), "keywords": keywords,

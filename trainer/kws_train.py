@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.speech_commands import label_set, speaker_fold
+from edge.speech_commands import cv_fold, label_set, speaker_fold
 from trainer.kws_corpus import DEFAULT_KEYWORDS
 from trainer.kws_models import ARCHITECTURES, DEFAULT_EPOCHS
 
@@ -43,7 +43,7 @@ def add_arguments(parser) -> None:
                              "training clip (default: 0)")
     parser.add_argument("--cv-folds", type=int, default=None, metavar="K",
                         help="speaker-disjoint cross-validation on --data: split its speakers into K folds ...")
-    parser.add_argument("--cv-fold", type=int, default=0, metavar="I",
+    parser.add_argument("--cv-fold", type=int, default=None, metavar="I",
                         help="... and hold out fold I (0-based) as the evaluation set (default: 0)")
     parser.add_argument("--cache", type=Path, default=None, metavar="DIR",
                         help="synthetic corpus cache folder (default: $TINYSENSE_CACHE/kws or ~/.cache/tinysense/kws)")
@@ -64,6 +64,10 @@ def add_arguments(parser) -> None:
                         help="features from a warmed-up front-end (clip_warmup), as a running stream computes them; "
                              "the daemon then runs its cheaper continuous front-end")
     parser.add_argument("--no-spec-augment", action="store_true", help="do not mask time and frequency bands in training")
+    parser.add_argument("--label-smoothing", type=float, default=0.0, metavar="E",
+                        help="spread E of every target over all classes (default: 0)")
+    parser.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
+                        help="train on blends of two clips, weight ~ Beta(ALPHA, ALPHA); 0 = off (default)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("models/kws"), help="model folder (default: models/kws)")
 
@@ -78,7 +82,7 @@ def real_roles(corpus, folds: int | None, fold: int) -> np.ndarray:
                      for s in corpus.speakers.tolist()])
 
 
-def load_data(args, words: tuple[str, ...]) -> tuple[list[tuple[object, np.ndarray]], dict]:
+def load_data(args, words: tuple[str, ...], cv: tuple[int, int] | None) -> tuple[list[tuple[object, np.ndarray]], dict]:
     """[(corpus, role per clip)] for the synthetic corpus and/or --data, and their description."""
     from trainer.kws_corpus import CorpusConfig, load_corpus, speech_commands_corpus
 
@@ -91,13 +95,13 @@ def load_data(args, words: tuple[str, ...]) -> tuple[list[tuple[object, np.ndarr
         data["synthetic"] = corpus.describe()
     if args.data is not None:
         corpus = speech_commands_corpus(args.data, words, seed=args.seed)
-        roles = real_roles(corpus, args.cv_folds, args.cv_fold)
+        roles = real_roles(corpus, *(cv or (None, 0)))
         parts.append((corpus, roles))
         if args.real_copies:
             parts.append(augmented_copies(corpus.select(roles == "train"), args.real_copies, args.seed))
         data["real"] = {"dir": str(args.data), **{r: int((roles == r).sum()) for r in ("train", "validation", "heldout")},
                         "augmented_copies": args.real_copies,
-                        "cv": {"folds": args.cv_folds, "fold": args.cv_fold} if args.cv_folds else None}
+                        "cv": {"folds": cv[0], "fold": cv[1]} if cv else None}
     return parts, data
 
 
@@ -180,14 +184,15 @@ def run(args) -> int:
     labels = label_set(words)
     if args.no_synthetic and args.data is None:
         raise InputError("--no-synthetic needs --data DIR (real speech in the Speech Commands layout)")
-    if args.cv_folds is not None and (args.data is None or args.cv_folds < 2 or not 0 <= args.cv_fold < args.cv_folds):
-        raise InputError("--cv-folds K needs --data, K >= 2 and 0 <= --cv-fold < K")
+    cv = cv_fold(args.cv_folds, args.cv_fold)
+    if cv and args.data is None:
+        raise InputError("--cv-folds K needs --data DIR (real speech to split by speaker)")
     if args.real_copies < 0 or (args.real_copies and args.data is None):
         raise InputError(f"--real-copies N needs --data and N >= 0, got {args.real_copies}")
     init = check_init_from(args.init_from, labels, args.warm_frontend) if args.init_from else None
     arch = init["training"]["arch"] if init else args.arch
     shape = (*RUNTIME_PARAMS.feature_shape, 1)
-    parts, data = load_data(args, words)
+    parts, data = load_data(args, words, cv)
     frontend = dataclasses.replace(RUNTIME_PARAMS, clip_warmup=args.warm_frontend)
     roles = features_by_role(parts, labels, frontend)
     (x_train, y_train), (x_val, y_val), (x_held, y_held) = (roles[r] for r in ("train", "validation", "heldout"))
@@ -211,7 +216,8 @@ def run(args) -> int:
             ARCHITECTURES[arch](shape, len(labels))
 
     config = FitConfig(epochs=args.epochs or DEFAULT_EPOCHS[arch], batch_size=args.batch_size,
-                       optimizer="adam", learning_rate=args.learning_rate, seed=args.seed, schedule=args.schedule)
+                       optimizer="adam", learning_rate=args.learning_rate, seed=args.seed, schedule=args.schedule,
+                       label_smoothing=args.label_smoothing, mixup=args.mixup)
     model, history = fit(build, (x_train, y_train), (x_val, y_val),
                          len(labels), args.out, config, augment=None if args.no_spec_augment else spec_augment())
     meta = kws_meta(

@@ -13,6 +13,7 @@ from trainer.kws_train import augmented_copies, real_roles
     (["--words", "yes", "n0"], "only letters"),
     (["--no-synthetic"], "--no-synthetic needs --data"),
     (["--cv-folds", "5"], "--cv-folds K needs --data"),
+    (["--cv-fold", "2"], "--cv-folds K needs K >= 2 and 0 <= --cv-fold I < K (got K=None, I=2)"),
     (["--real-copies", "2"], "--real-copies N needs --data"),
 ])
 def test_bad_arguments_fail_with_one_line(args, message, tmp_path, capsys):

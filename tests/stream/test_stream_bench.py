@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from edge.stream_bench import Stream, main, score
@@ -81,3 +82,15 @@ def test_cv_fold_streams_exactly_the_clips_train_kws_held_out(tmp_path):
     streams = build_streams(tmp_path, None, ["yes"], 0.001, None, 0, cv=(3, 1))
     assert len(streams["keywords"].events) == len(folder_clips(tmp_path / "yes", (3, 1), None))
     assert len(build_streams(tmp_path, None, ["yes"], 0.001, None, 0)["keywords"].events) == 30
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "{tmp}/none", "--data", "{tmp}"], "{tmp}/none: no such model bundle folder"),
+    (["--model", "{tmp}/none", "--data", "{tmp}", "--cv-fold", "1"], "--cv-folds K needs K >= 2"),
+    (["--model", "{tmp}/none", "--data", "{tmp}", "--cv-folds", "3", "--cv-fold", "3"], "(got K=3, I=3)"),
+])
+def test_bad_input_fails_with_one_line(args, message, tmp_path, capsys):
+    assert main([a.format(tmp=tmp_path) for a in args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [err[0]] and err[0].startswith("python -m edge.stream_bench: error:")
+    assert message.format(tmp=tmp_path) in err[0]
