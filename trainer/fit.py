@@ -31,12 +31,6 @@ class FitConfig:
     #: "constant", or "cosine": decay the learning rate to 5% of its start over all epochs
     #: (Loshchilov & Hutter 2017, without restarts), which settles into a better minimum.
     schedule: str = "constant"
-    #: spread this much of each target's probability over all classes (Szegedy et al. 2016):
-    #: a model that overfits a few thousand clips becomes less sure of itself.
-    label_smoothing: float = 0.0
-    #: mixup (Zhang et al. 2018): train on blends of two examples and of their targets, the weight
-    #: drawn from Beta(mixup, mixup) per example; 0 turns it off.
-    mixup: float = 0.0
 
 
 def make_optimizer(name: str, learning_rate: float | None, schedule: str = "constant", total_steps: int = 0):
@@ -50,19 +44,6 @@ def make_optimizer(name: str, learning_rate: float | None, schedule: str = "cons
     if name not in optimizers:
         raise ValueError(f"unknown optimizer {name!r} (choose {', '.join(optimizers)})")
     return optimizers[name]() if learning_rate is None else optimizers[name](learning_rate=learning_rate)
-
-
-def mix_batch(x, y, alpha: float):
-    """Blend every example of a batch with another one of the same batch, targets alike."""
-    import tensorflow as tf
-
-    n = tf.shape(x)[0]
-    a, b = tf.random.gamma((n,), alpha), tf.random.gamma((n,), alpha)
-    weight = a / (a + b)  # Beta(alpha, alpha)
-    partner = tf.random.shuffle(tf.range(n))
-    wx = tf.reshape(tf.cast(weight, x.dtype), [-1] + [1] * (len(x.shape) - 1))
-    wy = tf.cast(weight, y.dtype)[:, tf.newaxis]
-    return wx * x + (1 - wx) * tf.gather(x, partner), wy * y + (1 - wy) * tf.gather(y, partner)
 
 
 def save_keras_atomic(model, path: Path) -> Path:
@@ -99,8 +80,7 @@ def fit(build_model: Callable[[], object], train: tuple[np.ndarray, np.ndarray],
         model = build_model()
         steps = config.epochs * -(-len(train[1]) // config.batch_size)
         model.compile(optimizer=make_optimizer(config.optimizer, config.learning_rate, config.schedule, steps),
-                      loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-                      metrics=["accuracy"])
+                      loss="categorical_crossentropy", metrics=["accuracy"])
 
     def dataset(x, y, training: bool):
         data = tf.data.Dataset.from_tensor_slices((x.astype(np.float32), keras.utils.to_categorical(y, num_classes)))
@@ -109,8 +89,6 @@ def fit(build_model: Callable[[], object], train: tuple[np.ndarray, np.ndarray],
         data = data.batch(config.batch_size)
         if training and augment is not None:
             data = data.map(lambda xb, yb: (augment(xb, training=True), yb), num_parallel_calls=tf.data.AUTOTUNE)
-        if training and config.mixup > 0:
-            data = data.map(lambda xb, yb: mix_batch(xb, yb, config.mixup), num_parallel_calls=tf.data.AUTOTUNE)
         return data.prefetch(tf.data.AUTOTUNE)
 
     checkpoint = out_dir / "keras" / "checkpoint.keras"

@@ -64,10 +64,6 @@ def add_arguments(parser) -> None:
                         help="features from a warmed-up front-end (clip_warmup), as a running stream computes them; "
                              "the daemon then runs its cheaper continuous front-end")
     parser.add_argument("--no-spec-augment", action="store_true", help="do not mask time and frequency bands in training")
-    parser.add_argument("--label-smoothing", type=float, default=0.0, metavar="E",
-                        help="spread E of every target over all classes (default: 0)")
-    parser.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
-                        help="train on blends of two clips, weight ~ Beta(ALPHA, ALPHA); 0 = off (default)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("models/kws"), help="model folder (default: models/kws)")
 
@@ -216,8 +212,7 @@ def run(args) -> int:
             ARCHITECTURES[arch](shape, len(labels))
 
     config = FitConfig(epochs=args.epochs or DEFAULT_EPOCHS[arch], batch_size=args.batch_size,
-                       optimizer="adam", learning_rate=args.learning_rate, seed=args.seed, schedule=args.schedule,
-                       label_smoothing=args.label_smoothing, mixup=args.mixup)
+                       optimizer="adam", learning_rate=args.learning_rate, seed=args.seed, schedule=args.schedule)
     model, history = fit(build, (x_train, y_train), (x_val, y_val),
                          len(labels), args.out, config, augment=None if args.no_spec_augment else spec_augment())
     meta = kws_meta(

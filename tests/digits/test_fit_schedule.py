@@ -1,4 +1,4 @@
-"""The shared training loop: learning-rate schedules and mixup."""
+"""The shared training loop's learning-rate schedules."""
 from __future__ import annotations
 
 import pytest
@@ -18,20 +18,3 @@ def test_cosine_schedule_decays_to_five_percent():
 def test_unknown_schedule_is_refused():
     with pytest.raises(ValueError, match="unknown learning-rate schedule 'step'"):
         make_optimizer("adam", 0.01, "step", total_steps=10)
-
-
-def test_mixup_blends_examples_and_targets_with_the_same_weight():
-    import numpy as np
-    import tensorflow as tf
-
-    from trainer.fit import mix_batch
-
-    tf.random.set_seed(1)
-    targets = np.eye(4)[np.arange(64) % 4]  # float64 like keras.utils.to_categorical
-    mixed_x, mixed_y = mix_batch(tf.constant(targets, tf.float32), tf.constant(targets), 0.3)
-    mixed_x, mixed_y = mixed_x.numpy(), mixed_y.numpy()
-    assert mixed_y.dtype == np.float64 and mixed_x.dtype == np.float32
-    np.testing.assert_allclose(mixed_x, mixed_y, atol=1e-6)  # the input here is its own target
-    np.testing.assert_allclose(mixed_y.sum(axis=1), 1.0)
-    blended = (mixed_y > 0).sum(axis=1) == 2
-    assert 10 < blended.sum() < 64  # many pairs of different classes blend; a partner of the same class cannot show
