@@ -129,6 +129,7 @@ def open_backend(bundle: Bundle, variant: str, backend: str, threads: int = 1):
 
 
 def open_micro(bundle: Bundle, variant: str):
+    """TFLite Micro's interpreter with the arena the exporter measured for this model."""
     from edge.micro import MicroModel
 
     arena = bundle.manifest.get("tflm", {}).get("arena_bytes")

@@ -25,10 +25,9 @@ import numpy as np
 
 from edge.audio import SAMPLE_RATE, read_audio
 from edge.bundle import Bundle
-from edge.errors import InputError
+from edge.errors import InputError, TinysenseError
 from edge.fileio import atomic_write_json
 from edge.memory import memory_mb
-from edge.errors import TinysenseError
 from edge.speech_commands import cv_fold, fold_key, keywords_of, speaker_fold
 from edge.spotter import Decider, KeywordSpotter
 
