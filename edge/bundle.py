@@ -7,6 +7,7 @@ output match what the manifest says, so a stale or hand-edited bundle is refused
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -41,13 +42,11 @@ class Bundle:
             raise BundleError(f"{manifest_path}: missing; is {root} an exported bundle? (run: tinysense export {root})")
         try:
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise BundleError(f"{manifest_path}: cannot read it ({exc.strerror or exc})") from None
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise BundleError(f"{manifest_path}: not valid JSON ({exc})") from None
-        if not isinstance(manifest, dict):
-            raise BundleError(f"{manifest_path}: expected a JSON object")
-        missing = [key for key in REQUIRED_KEYS if key not in manifest]
-        if missing:
-            raise BundleError(f"{manifest_path}: missing keys {', '.join(missing)}")
+        check_manifest_structure(manifest, manifest_path)
         if manifest["format_version"] != FORMAT_VERSION:
             raise BundleError(f"{manifest_path}: format_version {manifest['format_version']} is not {FORMAT_VERSION}; re-export with this tinysense")
         if task is not None and manifest["task"] != task:
@@ -88,7 +87,10 @@ class Bundle:
         path = self.root / entry["file"]
         if not path.is_file():
             raise BundleError(f"{path}: named by {self.root / MANIFEST} but missing")
-        digest = sha256_file(path)
+        try:
+            digest = sha256_file(path)
+        except OSError as exc:
+            raise BundleError(f"{path}: cannot read it ({exc.strerror or exc})") from None
         if digest != entry.get("sha256"):
             raise BundleError(f"{path}: sha256 {digest[:12]}… does not match the manifest's {str(entry.get('sha256'))[:12]}…; the file changed after export")
         return path
@@ -99,7 +101,7 @@ class Bundle:
         variant = variant or self.default_variant()
         path = self.verify_variant(variant)
         model = TFLiteModel(path, **model_options)
-        check_model_matches(model, self.variant(variant), self.root / MANIFEST)
+        check_model_matches(model, self.variant(variant), self.root / MANIFEST, self.labels)
         return model
 
     def default_variant(self) -> str:
@@ -114,8 +116,34 @@ class Bundle:
         try:
             with np.load(path) as data:
                 return data["x"], data["y"]
-        except (OSError, KeyError, ValueError) as exc:
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
             raise BundleError(f"{path}: unreadable evaluation set ({exc})") from None
+
+
+def check_manifest_structure(manifest, manifest_path: Path) -> None:
+    """The manifest's keys and their types, so a hand-edited one fails here with one line
+    rather than somewhere deep in the runtime."""
+    if not isinstance(manifest, dict):
+        raise BundleError(f"{manifest_path}: expected a JSON object")
+    missing = [key for key in REQUIRED_KEYS if key not in manifest]
+    if missing:
+        raise BundleError(f"{manifest_path}: missing keys {', '.join(missing)}")
+    labels, variants = manifest["labels"], manifest["variants"]
+    if not isinstance(labels, list) or not labels or not all(isinstance(label, str) for label in labels):
+        raise BundleError(f"{manifest_path}: 'labels' must be a non-empty list of names")
+    if not isinstance(variants, dict) or not variants:
+        raise BundleError(f"{manifest_path}: 'variants' must map variant names to their files")
+    for name, entry in variants.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+            raise BundleError(f"{manifest_path}: variant {name!r} must be an object with a 'file' name")
+        for role in ("input", "output"):
+            if not isinstance(entry.get(role), dict):
+                raise BundleError(f"{manifest_path}: variant {name!r} has no {role} description")
+            if not isinstance(entry[role].get("scale", 0.0), (int, float)):
+                raise BundleError(f"{manifest_path}: variant {name!r} {role} scale must be a number")
+    for key in ("input", "detection", "frontend"):
+        if key in manifest and not isinstance(manifest[key], dict):
+            raise BundleError(f"{manifest_path}: {key!r} must be a JSON object")
 
 
 def tensor_signature(detail: dict) -> dict:
@@ -128,7 +156,7 @@ def tensor_signature(detail: dict) -> dict:
     }
 
 
-def check_model_matches(model: TFLiteModel, entry: dict, manifest_path: Path) -> None:
+def check_model_matches(model: TFLiteModel, entry: dict, manifest_path: Path, labels: list[str]) -> None:
     for role, detail in (("input", model.input_detail), ("output", model.output_detail)):
         actual = tensor_signature(detail)
         expected = entry.get(role)
@@ -139,3 +167,6 @@ def check_model_matches(model: TFLiteModel, entry: dict, manifest_path: Path) ->
                 raise BundleError(f"{manifest_path}: {entry.get('file')} {role} {key} is {actual[key]} but the manifest says {expected.get(key)}")
         if not np.isclose(expected.get("scale", 0.0), actual["scale"], rtol=1e-6, atol=0):
             raise BundleError(f"{manifest_path}: {entry.get('file')} {role} scale is {actual['scale']} but the manifest says {expected.get('scale')}")
+    outputs = int(np.prod(model.output_detail["shape"]))
+    if outputs != len(labels):
+        raise BundleError(f"{manifest_path}: {len(labels)} labels but {entry.get('file')} has {outputs} outputs")

@@ -11,3 +11,7 @@ class BundleError(TinysenseError):
 
 class InputError(TinysenseError):
     """Input data (image, audio, data folder) cannot be used."""
+
+
+class OutputError(TinysenseError):
+    """A result cannot be written where it was asked to go."""

@@ -7,27 +7,48 @@ import os
 import tempfile
 from pathlib import Path
 
+from edge.errors import OutputError
+
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, durable: bool = True) -> Path:
     """Write to a temporary file in the same folder, fsync, then rename over `path`.
 
-    `durable=False` skips the fsync: readers still never see a half-written file, but a power cut
-    may lose it. For per-frame output, where an fsync per frame would stall an SD card.
+    The file gets the mode a plain `open` would give it (0666 less the umask, or the mode of the
+    file it replaces), not mkstemp's 0600: a model bundle written by one user must stay readable
+    by the service user that runs it. `durable=False` skips the fsync: readers still never see a
+    half-written file, but a power cut may lose it. For per-frame output, where an fsync per frame
+    would stall an SD card. An OSError becomes a one-line OutputError naming the path.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write here ({exc.strerror or exc})") from None
+    try:
+        os.fchmod(fd, file_mode(path))
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             if durable:
                 os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise OutputError(f"{path}: cannot write here ({exc.strerror or exc})") from None
         raise
     return path
+
+
+def file_mode(path: Path) -> int:
+    """The permission bits of the file at `path`, or those a new file gets under the umask."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

@@ -23,7 +23,7 @@ import tomllib
 from datetime import datetime, timezone
 from pathlib import Path
 
-from edge.errors import InputError, TinysenseError
+from edge.errors import InputError
 from edge.memory import memory_mb
 
 log = logging.getLogger("tinysense.listen")
@@ -271,10 +271,10 @@ class Listener:
             if settings.get("socket") != self.settings.get("socket"):
                 try:
                     new_socket = self.make_socket(settings.get("socket"))
-                except TinysenseError:
+                except Exception:
                     spotter.close()
                     raise
-        except TinysenseError as exc:
+        except Exception as exc:  # whatever a hand-edited file does, the daemon keeps listening
             log.error("reload failed, keeping the current model and settings: %s", exc)
             return
         if any(settings.get(k) != self.settings.get(k) for k in SOURCE_KEYS):

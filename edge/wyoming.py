@@ -26,17 +26,34 @@ log = logging.getLogger(__name__)
 PROTOCOL_VERSION = "1.5.2"
 
 
+MAX_HEADER = 64 * 1024  #: bytes in one JSON header line
+MAX_BODY = 16 * 1024 * 1024  #: bytes of data or payload in one event (1 s of 16 kHz audio is 32 KB)
+
+
 def read_event(stream: BinaryIO) -> tuple[str, dict, bytes] | None:
-    """(type, data, payload) of the next event, or None at end of stream."""
-    line = stream.readline()
+    """(type, data, payload) of the next event, or None at end of stream. A malformed or oversized
+    event raises InputError: the port may be open to the network."""
+    line = stream.readline(MAX_HEADER + 1)
     if not line:
         return None
+    if len(line) > MAX_HEADER:
+        raise InputError(f"event header longer than {MAX_HEADER} bytes")
     header = json.loads(line)
-    data = dict(header.get("data") or {})
-    if header.get("data_length"):
-        data.update(json.loads(stream.read(header["data_length"])))
-    payload = stream.read(header["payload_length"]) if header.get("payload_length") else b""
-    return header["type"], data, payload
+    if not isinstance(header, dict) or not isinstance(header.get("type"), str):
+        raise InputError("an event header must be a JSON object with a 'type' string")
+    data = header.get("data") or {}
+    extra = json.loads(stream.read(body_length(header, "data_length")) or b"{}")
+    if not isinstance(data, dict) or not isinstance(extra, dict):
+        raise InputError("event data must be a JSON object")
+    payload = stream.read(body_length(header, "payload_length"))
+    return header["type"], {**data, **extra}, payload
+
+
+def body_length(header: dict, key: str) -> int:
+    length = header.get(key) or 0
+    if not isinstance(length, int) or not 0 <= length <= MAX_BODY:
+        raise InputError(f"{key} must be a whole number of bytes up to {MAX_BODY}, got {length!r}")
+    return length
 
 
 def write_event(stream: BinaryIO, kind: str, data: dict | None = None, payload: bytes = b"") -> None:
@@ -91,8 +108,8 @@ class WakeWordHandler(socketserver.StreamRequestHandler):
                     if not detected:
                         write_event(self.wfile, "not-detected")
                     detected = False
-        except (ConnectionError, json.JSONDecodeError, InputError) as exc:
-            log.warning("wyoming client %s: %s", self.client_address or "local", exc)
+        except Exception as exc:  # one bad client is logged in one line; the server serves the next
+            log.warning("wyoming client %s: dropped: %s", self.client_address or "local", exc)
         finally:
             spotter.close()
 
@@ -122,7 +139,7 @@ def serve(address: str, make_spotter: Callable, model_name: str, stop: threading
     host, _, port = address.rpartition(":")
     try:
         server = WyomingServer((host or "0.0.0.0", int(port)), make_spotter, model_name, on_detection)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, OverflowError) as exc:
         raise InputError(f"cannot serve Wyoming on {address!r}: {exc}") from None
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.25}, daemon=True)
     thread.start()

@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 
 from edge import plots
+from edge.fileio import file_mode
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ def save_keras_atomic(model, path: Path) -> Path:
     """model.save writes in place; save next to the target and rename instead."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".keras", dir=path.parent)
+    os.fchmod(fd, file_mode(path))  # not mkstemp's 0600
     os.close(fd)
     try:
         model.save(tmp)

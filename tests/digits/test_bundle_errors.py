@@ -65,6 +65,21 @@ def test_manifest_that_does_not_match_its_model(bundle_copy):
         Bundle.load(bundle_copy).open("int8")
 
 
+@pytest.mark.parametrize("change, message", [
+    (lambda m: m.update(labels=m["labels"][:9]), "9 labels but model_int8.tflite has 10 outputs"),
+    (lambda m: m.update(labels=None), "'labels' must be a non-empty list of names"),
+    (lambda m: m.update(variants={}), "'variants' must map variant names to their files"),
+    (lambda m: m["variants"]["int8"].pop("file"), "variant 'int8' must be an object with a 'file' name"),
+    (lambda m: m["variants"]["int8"].update(output="float"), "variant 'int8' has no output description"),
+    (lambda m: m["variants"]["int8"]["input"].update(scale="1.0"), "variant 'int8' input scale must be a number"),
+    (lambda m: m.update(input=[1]), "'input' must be a JSON object"),
+])
+def test_hand_edited_manifest_is_refused_in_one_line(bundle_copy, capsys, change, message):
+    rewrite_manifest(bundle_copy, change)
+    line = cli_error(capsys, "classify-image", "--model", str(bundle_copy), str(bundle_copy / "manifest.json"))
+    assert "manifest.json: " in line and message in line
+
+
 def test_bundle_of_another_task(bundle_copy, capsys):
     """A digits bundle given to the keyword spotter (and the reverse) is refused by name, not run."""
     from edge.spotter import KeywordSpotter

@@ -55,3 +55,47 @@ def test_wyoming_describe_detect_and_not_detected():
     finally:
         stop.set()
         server.join(timeout=10)
+
+
+def test_malformed_events_are_refused_in_one_line():
+    import io
+
+    import pytest
+
+    from edge.errors import InputError
+
+    for raw, message in [(b'[1, 2]\n', "JSON object with a 'type'"),
+                         (b'{"type": "x", "data_length": "x"}\n', "data_length must be a whole number"),
+                         (b'{"type": "x", "payload_length": 999999999}\n', "payload_length must be a whole number"),
+                         (b'{"type": "x", "data": [1]}\n', "event data must be a JSON object"),
+                         (b"{" + b" " * 70000 + b"}\n", "event header longer than")]:
+        with pytest.raises(InputError, match=message):
+            read_event(io.BytesIO(raw))
+
+
+def test_a_bad_client_is_dropped_and_the_next_one_served(caplog):
+    stop = threading.Event()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = threading.Thread(target=serve, args=(f"127.0.0.1:{port}", make_spotter, "fake", stop))
+    server.start()
+    try:
+        for _ in range(100):
+            try:
+                bad = socket.create_connection(("127.0.0.1", port), timeout=10)
+                break
+            except ConnectionRefusedError:
+                stop.wait(0.05)
+        stream = bad.makefile("rwb")
+        write_event(stream, "audio-start", {"rate": 0, "width": 2, "channels": 1})  # ZeroDivisionError inside
+        assert stream.read() == b""  # the server hung up on this client
+        bad.close()
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as good:
+            stream = good.makefile("rwb")
+            write_event(stream, "describe")
+            assert read_event(stream)[0] == "info"
+        assert any("dropped" in r.getMessage() for r in caplog.records)
+    finally:
+        stop.set()
+        server.join(timeout=10)
