@@ -8,6 +8,7 @@ into another tree (packaging, tests). Nothing here needs root except writing und
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import shlex
 import shutil
@@ -40,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def unit_text(executable: str, config_path: str, user: str) -> str:
-    command = shlex.join([executable, "listen", "--config", config_path])
+    command = shlex.join([executable, "listen", "--config", config_path]).replace("%", "%%")  # systemd specifiers
     return f"""# Written by `tinysense install-service`.
 [Unit]
 Description=tinysense wake-word listener
@@ -67,7 +68,8 @@ WantedBy=multi-user.target
 
 
 def toml_string(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A TOML basic string; JSON's escapes (backslash, quote, newline, \\uXXXX) are TOML's too."""
+    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")  # DEL: JSON keeps it, TOML may not
 
 
 def config_text(model: Path, device: str | None, keywords: str | None, threshold: str | None) -> str:
@@ -97,10 +99,23 @@ def under(root: Path, absolute: str) -> Path:
     return root / absolute.lstrip("/")
 
 
-def run(args: argparse.Namespace) -> int:
-    model = args.model.resolve()
+def check_settings(model: Path, keywords: str | None, threshold: str | None) -> None:
+    """Refuse now what the daemon would refuse at every start, in a systemd restart loop."""
+    from edge.bundle import Bundle
+    from edge.listen import parse_threshold, split_words
+    from edge.speech_commands import keywords_of
+
     if not (model / "manifest.json").is_file():
         raise InputError(f"{model}: not a model bundle (no manifest.json); train and export one first")
+    known = keywords_of(Bundle.load(model, verify=False, task="kws").labels)
+    unknown = sorted((set(split_words(keywords) or ()) | set(parse_threshold(threshold)[1])) - set(known))
+    if unknown:
+        raise InputError(f"unknown keyword(s) {', '.join(map(repr, unknown))}; {model} knows {', '.join(known)}")
+
+
+def run(args: argparse.Namespace) -> int:
+    model = args.model.resolve()
+    check_settings(model, args.keywords, args.threshold)
     if not args.config_path.startswith("/") or not args.unit_dir.startswith("/"):
         raise InputError("--config-path and --unit-dir must be absolute paths (inside --root)")
     unit_path = under(args.root, args.unit_dir) / UNIT_NAME
