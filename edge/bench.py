@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.argtypes import non_negative_int, positive_int
 from edge import bench_suite, plots
 from edge.bundle import Bundle
 from edge.errors import InputError, TinysenseError
@@ -31,10 +32,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--data", type=Path, default=None,
                         help="evaluation data: MNIST IDX folder (digits) or Speech Commands folder (kws); default: the bundle's eval.npz")
     parser.add_argument("--variants", default=None, help="comma-separated variants (default: all in the manifest)")
-    parser.add_argument("--threads", type=int, default=1, help="interpreter threads (default: 1)")
-    parser.add_argument("--runs", type=int, default=300, help="timed single-example runs per variant (default: 300)")
-    parser.add_argument("--warmup", type=int, default=30, help="untimed runs first (default: 30)")
-    parser.add_argument("--limit", type=int, default=None, help="evaluate at most this many examples")
+    parser.add_argument("--threads", type=positive_int, default=1, help="interpreter threads (default: 1)")
+    parser.add_argument("--runs", type=positive_int, default=300, help="timed single-example runs per variant (default: 300)")
+    parser.add_argument("--warmup", type=non_negative_int, default=30, help="untimed runs first (default: 30)")
+    parser.add_argument("--limit", type=positive_int, default=None, help="evaluate at most this many examples")
     parser.add_argument("--json", type=Path, default=None, metavar="FILE", help="write the results as JSON")
     parser.add_argument("--plots", type=Path, default=None, metavar="DIR",
                         help="folder for confusion-matrix PNGs (default: MODEL_DIR/bench)")

@@ -70,10 +70,13 @@ def read_graph(model_bytes: bytes, source: str = "<model bytes>") -> ModelGraph:
     """Parse the flatbuffer's first subgraph; raises BundleError when the bytes are not a model."""
     check_flatbuffer(model_bytes, source)
     try:
-        model = _schema().ModelT.InitFromPackedBuf(bytearray(model_bytes), 0)
-        subgraph = model.subgraphs[0]
-    except Exception as exc:  # the generated code raises struct/Index errors on truncated files
+        return _graph(_schema().ModelT.InitFromPackedBuf(bytearray(model_bytes), 0))
+    except Exception as exc:  # the generated code raises struct/Index errors on truncated or corrupt files
         raise BundleError(f"{source}: unreadable TFLite flatbuffer ({type(exc).__name__}: {exc})") from None
+
+
+def _graph(model) -> ModelGraph:
+    subgraph = model.subgraphs[0]
     buffers = model.buffers or []
     tensors = tuple(_tensor(i, t, buffers) for i, t in enumerate(subgraph.tensors or []))
 

@@ -23,6 +23,7 @@ import tomllib
 from datetime import datetime, timezone
 from pathlib import Path
 
+from edge.argtypes import positive_float
 from edge.errors import InputError
 from edge.memory import memory_mb
 
@@ -70,7 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stream: one continuous front-end; fresh: each window's features from a reset "
                              "front-end, ~3x the CPU (default: the manifest's: stream for --warm-frontend models)")
     parser.add_argument("--socket", default=None, metavar="PATH", help="publish events on this Unix socket (JSON lines)")
-    parser.add_argument("--max-seconds", type=float, default=None, help="stop after this much audio (default: run until stopped)")
+    parser.add_argument("--max-seconds", type=positive_float, default=None, help="stop after this much audio (default: run until stopped)")
     parser.add_argument("--threads", type=int, default=None, help="interpreter threads (default: 1)")
     parser.add_argument("--log-format", choices=("json", "text"), default=None, help="stderr log lines (default: json)")
     parser.add_argument("--on-detect", nargs=argparse.REMAINDER, default=None, metavar="PROGRAM [ARG ...]",
@@ -108,8 +109,20 @@ def resolve_settings(args: argparse.Namespace) -> dict:
     settings = {"model": DEFAULT_MODEL, "threads": 1, "log-format": "json", **config, **flags}
     if sum(settings.get(k) not in (None, False) for k in SOURCES) > 1:
         raise InputError("choose one audio source: wav, device, stdin or wyoming")
+    def source(key: str) -> str:  # errors name the config file when the value came from it
+        return f"{args.config}: " if key in config and key not in flags else ""
+
     if settings.get("frontend") not in (None, "fresh", "stream"):
-        raise InputError(f"frontend must be 'fresh' or 'stream', not {settings['frontend']!r}")
+        raise InputError(f"{source('frontend')}frontend must be 'fresh' or 'stream', not {settings['frontend']!r}")
+    if settings.get("log-format") not in ("json", "text"):
+        raise InputError(f"{source('log-format')}log-format must be 'json' or 'text', not {settings['log-format']!r}")
+    limit = settings.get("max-seconds")
+    if limit is not None and not 0 < limit < 1e9:  # also refuses nan and inf
+        raise InputError(f"{source('max-seconds')}max-seconds must be a positive number of seconds, not {limit!r}")
+    for key in ("stride-ms", "smoothing-ms", "refractory-ms", "min-count", "threads", "rate"):
+        lowest = 0 if key == "refractory-ms" else 1
+        if settings.get(key) is not None and not lowest <= settings[key] <= 10_000_000:
+            raise InputError(f"{source(key)}{key} must be a whole number from {lowest} to 10000000, not {settings[key]!r}")
     settings["keywords"] = split_words(settings.get("keywords"))
     settings["threshold"], settings["thresholds"] = parse_threshold(settings.get("threshold"))
     on_detect = settings.get("on-detect")

@@ -35,6 +35,9 @@ def test_config_keys_are_the_flags_and_flags_win(tmp_path):
     ("colour = 1\n", "unknown key 'colour'"),
     ("threshold = true\n", "wrong type"),
     ("model = \n", "not valid TOML"),
+    ("smoothing-ms = 100000000000000000000\n", "smoothing-ms must be a whole number from 1 to 10000000"),
+    ("max-seconds = nan\n", "max-seconds must be a positive number of seconds, not nan"),
+    ("log-format = \"xml\"\n", "log-format must be 'json' or 'text', not 'xml'"),
 ])
 def test_bad_config_is_one_clear_line(tmp_path, capsys, text, message):
     config = tmp_path / "listen.toml"
@@ -58,3 +61,14 @@ def test_missing_model_and_hook_program_are_clear_errors(tmp_path, capsys):
     assert "no such model bundle folder" in capsys.readouterr().err
     assert main(["listen", "--wav", "x.wav", "--on-detect", "no-such-program-here"]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["listen", "--wav", "x.wav", "--max-seconds", "inf"], "argument --max-seconds: 'inf' is not a positive finite number"),
+    (["bench", "m", "--runs", "0"], "argument --runs: '0' is not a whole number >= 1"),
+    (["bench", "m", "--warmup", "-1"], "argument --warmup: '-1' is not a whole number >= 0"),
+])
+def test_nonsense_numbers_are_usage_errors(capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
