@@ -16,7 +16,7 @@ APT_PACKAGES := python3-venv python3-dev g++ espeak-ng flite festival festvox-ka
 # Extra arguments for training runs, e.g. make train DIGITS_ARGS="--data ../shared/data/mnist"
 DIGITS_ARGS ?=
 
-TRAIN_TARGETS := models/digits/keras/model.keras
+TRAIN_TARGETS := models/digits/train_meta.json
 EXPORT_TARGETS := models/digits/manifest.json
 BENCH_MODELS := models/digits
 
@@ -35,11 +35,20 @@ setup-edge: ## a Raspberry Pi that only runs models: no TensorFlow
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q -e '.[edge]'
 
-models/digits/keras/model.keras:
+# A model is trained again when its training arguments change (models/<name>/train-args records
+# them), so `make train DIGITS_ARGS=...` after `make demo` retrains. train_meta.json is written
+# last, so a training run that stopped half-way is run again.
+.PHONY: FORCE
+models/%/train-args: FORCE
+	@mkdir -p $(@D)
+	@printf '%s\n' '$(subst ','\'',$(TRAIN_ARGS_$*))' | cmp -s - $@ || printf '%s\n' '$(subst ','\'',$(TRAIN_ARGS_$*))' > $@
+
+TRAIN_ARGS_digits = $(DIGITS_ARGS)
+models/digits/train_meta.json: models/digits/train-args
 	$(TINYSENSE) train digits --out models/digits $(DIGITS_ARGS)
 
-# Every bundle is exported from its trained Keras model in the same way.
-models/%/manifest.json: models/%/keras/model.keras
+# Every bundle is exported from its training outputs in the same way.
+models/%/manifest.json: models/%/train_meta.json
 	$(TINYSENSE) export models/$*
 
 test:
@@ -51,14 +60,17 @@ test:
 # Keyword spotting: DS-CNN on the synthetic corpus (synthesized once into ~/.cache/tinysense/kws,
 # about 5 minutes on 2 cores); classes are balanced to the median count (--balance) and the
 # learning rate decays along a cosine (--schedule cosine). E.g.
-# make train KWS_ARGS="--balance --schedule cosine --data ../shared/data/speech_commands_dev --real-copies 4"
-# to mix in real speech (add --arch ds-cnn-l, the larger edge model, when there is real speech), or
+# make train KWS_ARGS="--balance --schedule cosine --data DIR --real-copies 4" to mix in real speech
+# from a Speech Commands folder (add --arch ds-cnn-l, the larger edge model, when there is real
+# speech; a test-split packaging such as ../shared/data/speech_commands_dev holds every clip out,
+# so add --cv-folds 5 --cv-fold 0 to train on four fifths of its speakers), or
 # KWS_ARGS="--words computer" for a custom wake word.
 KWS_ARGS ?= --balance --schedule cosine
-TRAIN_TARGETS += models/kws/keras/model.keras
+TRAIN_TARGETS += models/kws/train_meta.json
 EXPORT_TARGETS += models/kws/manifest.json
 BENCH_MODELS += models/kws
-models/kws/keras/model.keras:
+TRAIN_ARGS_kws = $(KWS_ARGS)
+models/kws/train_meta.json: models/kws/train-args
 	$(TINYSENSE) train kws --arch ds-cnn --out models/kws $(KWS_ARGS)
 
 # section: listen
@@ -92,10 +104,11 @@ MIXED_ARGS ?= --printed 0.3
 SCENES_DATA ?=
 SCENE_COUNT ?= 300
 SCENE_KINDS := handwritten printed mixed
-TRAIN_TARGETS += models/digits-mixed/keras/model.keras
+TRAIN_TARGETS += models/digits-mixed/train_meta.json
 EXPORT_TARGETS += models/digits-mixed/manifest.json
 .PHONY: bench-camera
-models/digits-mixed/keras/model.keras:
+TRAIN_ARGS_digits-mixed = $(MIXED_ARGS) $(DIGITS_ARGS)
+models/digits-mixed/train_meta.json: models/digits-mixed/train-args
 	$(TINYSENSE) train digits --out models/digits-mixed $(MIXED_ARGS) $(DIGITS_ARGS)
 
 build/scenes/%/ground_truth.jsonl:
@@ -111,14 +124,14 @@ bench-camera: models/digits-mixed/manifest.json $(foreach kind,$(SCENE_KINDS),bu
 # them with g++ -std=c++17 -Wall -Werror. `make bench` runs the benchmark suite and compares with
 # the committed baseline tests/baselines/bench_<name>.json (when there is one); `make bench-baseline`
 # makes the last results the baseline.
-FIRMWARE_TARGETS := $(patsubst models/%/manifest.json,firmware_assets/%/model_data.cc,$(EXPORT_TARGETS))
+FIRMWARE_TARGETS := $(patsubst models/%/manifest.json,firmware_assets/%/firmware.json,$(EXPORT_TARGETS))
 EXPORT_TARGETS += $(FIRMWARE_TARGETS)
 BENCH_ARGS ?= --suite --max-latency-ratio 3 --max-accuracy-drop 1
 bench_baseline = tests/baselines/bench_$(notdir $(1)).json
 bench_args = $(BENCH_ARGS) --json $(1)/bench/results.json --markdown $(1)/bench/results.md --chart $(1)/bench/latency.png \
 	$(if $(wildcard $(call bench_baseline,$(1))),--baseline $(call bench_baseline,$(1)))
 .PHONY: firmware firmware-check bench-baseline
-firmware_assets/%/model_data.cc: models/%/manifest.json
+firmware_assets/%/firmware.json: models/%/manifest.json
 	$(TINYSENSE) firmware models/$* --out firmware_assets/$*
 
 firmware: $(FIRMWARE_TARGETS)

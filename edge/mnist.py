@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     try:
         with opener(path, "rb") as handle:
             data = handle.read()
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:  # zlib.error: a damaged .gz
         raise InputError(f"{path}: cannot read IDX file ({exc})") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in IDX_DTYPES:
         raise InputError(f"{path}: not an IDX file (bad magic number)")
@@ -53,4 +54,7 @@ def load_split(folder: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     labels = read_idx(find_idx(folder, labels_stem)).astype(np.int64)
     if images.ndim != 3 or len(images) != len(labels):
         raise InputError(f"{folder}: {split} images {images.shape} and labels {labels.shape} do not match")
+    if labels.ndim != 1 or len(labels) == 0 or labels.min() < 0 or labels.max() > 9:
+        raise InputError(f"{folder}: {split} labels must be digits 0-9 (found {labels.min() if len(labels) else 'none'}"
+                         f" to {labels.max() if len(labels) else 'none'})")
     return images.astype(np.uint8), labels

@@ -10,6 +10,7 @@ import json
 import logging
 import platform
 import time
+import zipfile
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -28,11 +29,44 @@ log = logging.getLogger(__name__)
 RESERVED = {"format_version", "variants", "representative", "eval", "tflm", "versions", "created"}
 
 
-def load_npz(path: Path) -> dict[str, np.ndarray]:
+def load_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The arrays `keys` of a training output; a one-line BundleError if it is missing, corrupt or empty."""
     if not path.is_file():
         raise BundleError(f"{path}: missing; train the model first (tinysense train ...)")
-    with np.load(path) as data:
-        return {key: data[key] for key in data.files}
+    try:
+        with np.load(path) as data:
+            arrays = {key: data[key] for key in keys}
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise BundleError(f"{path}: unreadable training output ({type(exc).__name__}: {exc})") from None
+    if "x" in arrays and (arrays["x"].ndim < 2 or len(arrays["x"]) == 0):
+        raise BundleError(f"{path}: holds no examples")
+    if "y" in arrays and len(arrays["y"]) != len(arrays["x"]):
+        raise BundleError(f"{path}: {len(arrays['x'])} examples but {len(arrays['y'])} labels")
+    return arrays
+
+
+def load_meta(path: Path) -> dict:
+    """train_meta.json, refused in one line unless it is an object with a task and a list of labels."""
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{path}: unreadable ({exc})") from None
+    labels = meta.get("labels") if isinstance(meta, dict) else None
+    if not isinstance(meta.get("task") if isinstance(meta, dict) else None, str) or not isinstance(labels, list) \
+            or not labels or not all(isinstance(label, str) for label in labels):
+        raise BundleError(f"{path}: needs a 'task' and a non-empty list of 'labels'; is it a tinysense training output?")
+    return meta
+
+
+def check_training_outputs(model, meta: dict, model_dir: Path, **arrays: np.ndarray) -> None:
+    """The Keras model, its labels and the stored examples must describe the same network."""
+    outputs = int(np.prod(model.output_shape[1:]))
+    if outputs != len(meta["labels"]):
+        raise BundleError(f"{model_dir / 'train_meta.json'}: {len(meta['labels'])} labels but the model has {outputs} outputs")
+    for name, x in arrays.items():
+        if tuple(x.shape[1:]) != tuple(model.input_shape[1:]):
+            raise BundleError(f"{model_dir / name}: examples of shape {list(x.shape[1:])}, "
+                              f"the model takes {list(model.input_shape[1:])}")
 
 
 def library_versions() -> dict[str, str]:
@@ -74,10 +108,14 @@ def export_bundle(model_dir: Path, variants=VARIANTS) -> dict:
     for required in (meta_path, keras_path):
         if not required.is_file():
             raise BundleError(f"{required}: missing; train the model first (tinysense train ...)")
-    meta = json.loads(meta_path.read_text())
-    calibration = load_npz(model_dir / "calibration.npz")
-    heldout = load_npz(model_dir / "heldout.npz")
-    model = keras.saving.load_model(keras_path)
+    meta = load_meta(meta_path)
+    calibration = load_npz(model_dir / "calibration.npz", ("x", "y", "indices", "seed"))
+    heldout = load_npz(model_dir / "heldout.npz", ("x", "y"))
+    try:
+        model = keras.saving.load_model(keras_path)
+    except Exception as exc:  # Keras raises ValueError, OSError, zipfile errors ... on a damaged file
+        raise BundleError(f"{keras_path}: cannot load the Keras model ({type(exc).__name__}: {exc})") from None
+    check_training_outputs(model, meta, model_dir, **{"calibration.npz": calibration["x"], "heldout.npz": heldout["x"]})
     started = time.perf_counter()
     converted = convert_all(model, variants, calibration["x"].astype(np.float32))
 

@@ -362,8 +362,9 @@ def synthetic_clip(samples: int) -> np.ndarray:
 
 
 def write_files(out: Path, files: dict[str, str]) -> None:
-    for name, text in files.items():
-        atomic_write_text(out / name, text)
+    """Every file, firmware.json last: it marks a complete set (the Makefile's target)."""
+    for name in sorted(files, key=lambda name: name == SOURCE_RECORD):
+        atomic_write_text(out / name, files[name])
 
 
 # -- regeneration and check -------------------------------------------------------------------

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.errors import BundleError, InputError
+from edge.errors import BundleError
 from edge.fileio import atomic_write_text
+from export.bundle_writer import load_npz
 
 log = logging.getLogger(__name__)
 
@@ -29,17 +30,7 @@ PNG_NAME = "quant_report.png"
 
 def load_calibration(model_dir: Path, samples: int) -> np.ndarray:
     """The first `samples` inputs of the pool the exporter calibrated the int8 model with."""
-    path = model_dir / "calibration.npz"
-    if not path.is_file():
-        raise BundleError(f"{path}: missing; quant-report needs the training output (calibration.npz)")
-    try:
-        with np.load(path) as data:
-            x = data["x"]
-    except (OSError, KeyError, ValueError) as exc:
-        raise BundleError(f"{path}: unreadable calibration set ({exc})") from None
-    if len(x) == 0:
-        raise InputError(f"{path}: calibration set is empty")
-    return x[:samples].astype(np.float32)
+    return load_npz(model_dir / "calibration.npz", ("x",))["x"][:samples].astype(np.float32)
 
 
 def layer_statistics(keras_path: Path, calibration: np.ndarray) -> list[dict]:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.bench import load_eval
+from edge.argtypes import positive_int
 from edge.bundle import Bundle
 from edge.errors import InputError
 from edge.fileio import atomic_write_json
@@ -101,7 +102,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=None,
                         help="evaluation data as for `tinysense bench --data` (MNIST IDX folder or Speech Commands folder); default: the bundle's eval.npz")
     parser.add_argument("--variants", help="comma-separated int8 variants (default: every variant with int8 input and output)")
-    parser.add_argument("--limit", type=int, default=None, help="verify only the first N examples")
+    parser.add_argument("--limit", type=positive_int, default=None, help="verify only the first N examples")
     parser.add_argument("--max-lsb-builtin", type=int, default=4,
                         help="largest LSB difference allowed between LiteRT's builtin kernels and TFLM (default 4)")
     parser.add_argument("--max-lsb-xnnpack", type=int, default=32,
@@ -119,6 +120,10 @@ def run(args: argparse.Namespace) -> int:
     variants = args.variants.split(",") if args.variants else int8_variants(bundle)
     for name in variants:
         bundle.variant(name)
+    not_integer = sorted(set(variants) - set(int8_variants(bundle)))
+    if not_integer:  # LSB parity needs integer outputs; a float variant would compare rounded floats
+        raise InputError(f"{bundle.root}: {', '.join(not_integer)} has float input or output; verify compares "
+                         f"integer variants ({', '.join(int8_variants(bundle)) or 'none here'})")
     if not variants:
         raise InputError(f"{bundle.root}: bundle has no int8 variant to verify")
     x, y, source = load_eval(bundle, args.data, args.limit)

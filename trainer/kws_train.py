@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.argtypes import positive_float, positive_int
 from edge.speech_commands import cv_fold, label_set, speaker_fold
 from trainer.kws_corpus import DEFAULT_KEYWORDS
 from trainer.kws_models import ARCHITECTURES, DEFAULT_EPOCHS
@@ -47,15 +48,15 @@ def add_arguments(parser) -> None:
                         help="... and hold out fold I (0-based) as the evaluation set (default: 0)")
     parser.add_argument("--cache", type=Path, default=None, metavar="DIR",
                         help="synthetic corpus cache folder (default: $TINYSENSE_CACHE/kws or ~/.cache/tinysense/kws)")
-    parser.add_argument("--synthetic-speakers", type=int, default=None, metavar="N",
+    parser.add_argument("--synthetic-speakers", type=positive_int, default=None, metavar="N",
                         help="synthetic speakers in the corpus (default: the corpus default, 250)")
-    parser.add_argument("--synthetic-copies", type=int, default=None, metavar="N",
+    parser.add_argument("--synthetic-copies", type=positive_int, default=None, metavar="N",
                         help="clips per synthetic utterance, clean + augmented (default: the corpus default, 3)")
     parser.add_argument("--init-from", type=Path, default=None, metavar="MODEL_DIR",
                         help="start from a trained model with the same labels (fine-tune, e.g. on your own recordings)")
-    parser.add_argument("--epochs", type=int, default=None, help="epochs (default: 20; tiny 15)")
-    parser.add_argument("--batch-size", type=int, default=128, help="clips per training step (default: 128)")
-    parser.add_argument("--learning-rate", type=float, default=3e-3, help="Adam learning rate (default: 0.003)")
+    parser.add_argument("--epochs", type=positive_int, default=None, help="epochs (default: 20; tiny 15)")
+    parser.add_argument("--batch-size", type=positive_int, default=128, help="clips per training step (default: 128)")
+    parser.add_argument("--learning-rate", type=positive_float, default=3e-3, help="Adam learning rate (default: 0.003)")
     parser.add_argument("--schedule", choices=("constant", "cosine"), default="constant",
                         help="learning rate: constant, or cosine decay to 5%% over the epochs (default: constant)")
     parser.add_argument("--balance", action="store_true",
@@ -80,25 +81,29 @@ def real_roles(corpus, folds: int | None, fold: int) -> np.ndarray:
 
 def load_data(args, words: tuple[str, ...], cv: tuple[int, int] | None) -> tuple[list[tuple[object, np.ndarray]], dict]:
     """[(corpus, role per clip)] for the synthetic corpus and/or --data, and their description."""
+    from edge.errors import InputError
     from trainer.kws_corpus import CorpusConfig, load_corpus, speech_commands_corpus
 
-    parts, data = [], {}
+    parts, data, real = [], {}, []
+    if args.data is not None:  # read first: a bad folder fails before minutes of speech synthesis
+        corpus = speech_commands_corpus(args.data, words, seed=args.seed)
+        roles = real_roles(corpus, *(cv or (None, 0)))
+        real.append((corpus, roles))
+        if args.real_copies:
+            if not (roles == "train").any():
+                raise InputError(f"{args.data}: no training clips to copy; every speaker falls in the test split "
+                                 f"(as in the official test packaging); add --cv-folds K to train on some of them")
+            real.append(augmented_copies(corpus.select(roles == "train"), args.real_copies, args.seed))
+        data["real"] = {"dir": str(args.data), **{r: int((roles == r).sum()) for r in ("train", "validation", "heldout")},
+                        "augmented_copies": args.real_copies,
+                        "cv": {"folds": cv[0], "fold": cv[1]} if cv else None}
     if not args.no_synthetic:
         sizes = {"speakers": args.synthetic_speakers, "copies": args.synthetic_copies}
         config = CorpusConfig(keywords=words, seed=args.seed, **{k: v for k, v in sizes.items() if v is not None})
         corpus = load_corpus(words, cache_dir=args.cache, config=config, progress=sys.stderr.isatty())
         parts.append((corpus, corpus.split.astype(str)))
-        data["synthetic"] = corpus.describe()
-    if args.data is not None:
-        corpus = speech_commands_corpus(args.data, words, seed=args.seed)
-        roles = real_roles(corpus, *(cv or (None, 0)))
-        parts.append((corpus, roles))
-        if args.real_copies:
-            parts.append(augmented_copies(corpus.select(roles == "train"), args.real_copies, args.seed))
-        data["real"] = {"dir": str(args.data), **{r: int((roles == r).sum()) for r in ("train", "validation", "heldout")},
-                        "augmented_copies": args.real_copies,
-                        "cv": {"folds": cv[0], "fold": cv[1]} if cv else None}
-    return parts, data
+        data = {"synthetic": corpus.describe(), **data}  # the order train_meta.json has always had
+    return parts + real, data
 
 
 def augmented_copies(corpus, copies: int, seed: int) -> tuple[object, np.ndarray]:
@@ -158,7 +163,12 @@ def check_init_from(model_dir: Path, labels: list[str], warm_frontend: bool) -> 
     meta_path, keras_path = model_dir / "train_meta.json", model_dir / "keras" / "model.keras"
     if not meta_path.is_file() or not keras_path.is_file():
         raise InputError(f"{model_dir}: --init-from needs a trained model folder ({meta_path.name} and {keras_path})")
-    meta = json.loads(meta_path.read_text())
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{meta_path}: unreadable ({exc})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("training"), dict) or "arch" not in meta["training"]:
+        raise InputError(f"{meta_path}: not a keyword-spotting training output (no training.arch)")
     if meta.get("labels") != labels:
         raise InputError(f"{meta_path}: labels {meta.get('labels')} differ from this run's {labels}; use the same --words")
     if meta.get("frontend", {}).get("clip_warmup", False) != warm_frontend:
@@ -173,7 +183,7 @@ def run(args) -> int:
     from trainer.fit import FitConfig, fit
     from trainer.kws_corpus import parse_words
     from trainer.kws_models import count_macs, spec_augment
-    from trainer.outputs import balanced_indices, save_training_outputs
+    from trainer.outputs import balanced_indices, check_out_dir, save_training_outputs
 
     started = time.perf_counter()
     words = parse_words(args.words)
@@ -185,6 +195,9 @@ def run(args) -> int:
         raise InputError("--cv-folds K needs --data DIR (real speech to split by speaker)")
     if args.real_copies < 0 or (args.real_copies and args.data is None):
         raise InputError(f"--real-copies N needs --data and N >= 0, got {args.real_copies}")
+    if args.data is not None and not args.data.is_dir():
+        raise InputError(f"{args.data}: no such data folder")
+    check_out_dir(args.out)
     init = check_init_from(args.init_from, labels, args.warm_frontend) if args.init_from else None
     arch = init["training"]["arch"] if init else args.arch
     shape = (*RUNTIME_PARAMS.feature_shape, 1)

@@ -11,7 +11,25 @@ from pathlib import Path
 import numpy as np
 
 from edge import plots
+from edge.errors import OutputError
 from edge.fileio import atomic_save_npz, atomic_write_json
+
+
+#: What a previous run in the same folder left that could pass for this run's result.
+PREVIOUS_RUN = ("train_meta.json", "manifest.json", "keras/checkpoint.keras")
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """Refuse an --out that cannot be a model folder before any data is loaded."""
+    if Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise OutputError(f"{out_dir}: exists and is not a folder; --out needs a model folder")
+
+
+def clear_previous_run(out_dir: Path) -> None:
+    """Remove the files that mark a finished run (and a bundle made from it), so a run that stops
+    half-way leaves a folder `export` refuses, never one that mixes two runs."""
+    for name in PREVIOUS_RUN:
+        (Path(out_dir) / name).unlink(missing_ok=True)
 
 
 def balanced_indices(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:

@@ -100,6 +100,32 @@ def test_not_a_bundle(tmp_path, capsys):
     assert "no such model bundle folder" in cli_error(capsys, "bench", str(tmp_path / "nope"))
 
 
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[:200])
+
+
+def _wrong_shape(path):
+    import numpy as np
+
+    np.savez(path, x=np.zeros((4, 10, 10)), y=np.zeros(4), indices=np.arange(4), seed=np.int64(0))
+
+
+@pytest.mark.parametrize("name, damage, message", [
+    ("train_meta.json", lambda p: p.write_text("{bad"), "train_meta.json: unreadable"),
+    ("train_meta.json", lambda p: p.write_text("[1, 2]"), "needs a 'task' and a non-empty list of 'labels'"),
+    ("train_meta.json", lambda p: p.write_text(p.read_text().replace('"labels": [', '"labels": ["extra", ', 1)),
+     "11 labels but the model has 10 outputs"),
+    ("heldout.npz", _truncate, "heldout.npz: unreadable training output"),
+    ("calibration.npz", _wrong_shape, "calibration.npz: examples of shape [10, 10], the model takes [28, 28, 1]"),
+    ("keras/model.keras", _truncate, "model.keras: cannot load the Keras model"),
+])
+def test_export_refuses_damaged_training_outputs(bundle_copy, capsys, name, damage, message):
+    manifest_before = (bundle_copy / "manifest.json").read_bytes()
+    damage(bundle_copy / name)
+    assert message in cli_error(capsys, "export", str(bundle_copy))
+    assert (bundle_copy / "manifest.json").read_bytes() == manifest_before  # the old bundle is left as it was
+
+
 def test_export_without_training(tmp_path, capsys):
     assert "train_meta.json: missing" in cli_error(capsys, "export", str(tmp_path))
 

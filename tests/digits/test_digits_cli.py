@@ -117,3 +117,5 @@ def test_mnist_download_path_uses_keras_get_file(tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"junk")
     with pytest.raises(InputError, match="not a Keras MNIST archive"):
         load_download(origin=(tmp_path / "junk.npz").as_uri(), file_hash=None, cache_dir=str(tmp_path / "cache2"))
+    with pytest.raises(InputError, match="cannot download MNIST from file:///nonexistent/mnist.npz"):  # offline, 404
+        load_download(origin="file:///nonexistent/mnist.npz", file_hash=None, cache_dir=str(tmp_path / "cache3"))

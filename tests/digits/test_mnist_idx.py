@@ -51,6 +51,19 @@ def test_truncated_and_bad_magic(tmp_path):
         read_idx(tmp_path / "bad.gz")
 
 
+def test_damaged_gzip_and_labels_that_are_not_digits(tmp_path):
+    write_mnist(tmp_path)
+    good = (tmp_path / "t10k-images-idx3-ubyte.gz").read_bytes()
+    (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(good[:20] + bytes(b ^ 0xFF for b in good[20:60]) + good[60:])
+    with pytest.raises(InputError, match="t10k-images-idx3-ubyte.gz: cannot read IDX file"):
+        load_split(tmp_path, "test")
+    labels = (np.arange(12) % 10).astype(np.uint8)
+    labels[3] = 42
+    (tmp_path / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_bytes(labels)))
+    with pytest.raises(InputError, match="train labels must be digits 0-9 \\(found 0 to 42\\)"):
+        load_split(tmp_path, "train")
+
+
 def test_folder_without_data(tmp_path):
     with pytest.raises(InputError, match="no MNIST file train-images"):
         load_split(tmp_path, "train")

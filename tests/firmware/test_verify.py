@@ -59,3 +59,9 @@ def test_cli_writes_json_and_exits_nonzero_past_tolerance(digits_bundle, tmp_pat
 
 def test_cli_refuses_unknown_variant(digits_bundle):
     assert main(["-q", "verify", str(digits_bundle), "--variants", "int4"]) == 2
+
+
+def test_cli_refuses_a_float_variant(digits_bundle, capsys):
+    """LSB parity on float outputs cast to int would pass anything."""
+    assert main(["-q", "verify", str(digits_bundle), "--variants", "float32"]) == 2
+    assert "float32 has float input or output; verify compares integer variants (int8)" in capsys.readouterr().err

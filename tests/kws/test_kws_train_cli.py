@@ -15,12 +15,60 @@ from trainer.kws_train import augmented_copies, real_roles
     (["--cv-folds", "5"], "--cv-folds K needs --data"),
     (["--cv-fold", "2"], "--cv-folds K needs K >= 2 and 0 <= --cv-fold I < K (got K=None, I=2)"),
     (["--real-copies", "2"], "--real-copies N needs --data"),
+    (["--data", "/nonexistent/speech"], "/nonexistent/speech: no such data folder"),
 ])
 def test_bad_arguments_fail_with_one_line(args, message, tmp_path, capsys):
     assert main(["train", "kws", *args, "--out", str(tmp_path / "m")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("tinysense train: error:") and message in err[0]
     assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["kws", "--epochs", "0"], "argument --epochs: '0' is not a whole number >= 1"),
+    (["kws", "--learning-rate", "-1"], "argument --learning-rate: '-1' is not a positive finite number"),
+    (["digits", "--batch-size", "-4"], "argument --batch-size: '-4' is not a whole number >= 1"),
+    (["digits", "--validation-split", "1"], "argument --validation-split: '1' is not a number between 0 and 1"),
+])
+def test_nonsense_numbers_are_usage_errors(args, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", *args])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_real_copies_of_a_folder_that_holds_every_clip_out(tmp_path, capsys):
+    """Speakers that all hash into the test split (the official test packaging) leave nothing to
+    copy; said before any speech is synthesized."""
+    import numpy as np
+    import soundfile as sf
+
+    from edge.speech_commands import speaker_split
+
+    speaker = next(f"{n:08x}" for n in range(1000) if speaker_split(f"{n:08x}") == "test")
+    for folder, name in (("yes", f"{speaker}_nohash_0.wav"), ("_unknown_", f"bed_{speaker}_nohash_0.wav")):
+        (tmp_path / "data" / folder).mkdir(parents=True)
+        sf.write(tmp_path / "data" / folder / name, np.zeros(16000, np.int16), 16000)
+    assert main(["train", "kws", "--data", str(tmp_path / "data"), "--real-copies", "2",
+                 "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "m")]) == 2
+    assert "no training clips to copy; every speaker falls in the test split" in capsys.readouterr().err
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "m").exists()
+
+
+def test_out_that_is_a_file(tmp_path, capsys):
+    (tmp_path / "m").write_text("x")
+    for task in ("kws", "digits"):
+        assert main(["train", task, "--out", str(tmp_path / "m")]) == 2
+        assert "m: exists and is not a folder" in capsys.readouterr().err
+
+
+def test_a_new_run_first_removes_what_marks_the_previous_one_finished(tmp_path):
+    from trainer.outputs import PREVIOUS_RUN, clear_previous_run
+
+    for name in (*PREVIOUS_RUN, "keras/model.keras", "model_int8.tflite"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("old")
+    clear_previous_run(tmp_path)
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.*")) == ["keras/model.keras", "model_int8.tflite"]
 
 
 def test_data_folder_without_keywords(tmp_path, capsys):
@@ -80,3 +128,9 @@ def test_init_from_needs_a_model_with_the_same_labels_and_features(tmp_path):
         check_init_from(tmp_path, labels, False)
     with pytest.raises(InputError, match="labels .* differ"):
         check_init_from(tmp_path, ["_silence_", "_unknown_", "no"], True)
+    (tmp_path / "train_meta.json").write_text("{bad")
+    with pytest.raises(InputError, match="train_meta.json: unreadable"):
+        check_init_from(tmp_path, labels, True)
+    (tmp_path / "train_meta.json").write_text(json.dumps({"labels": labels}))
+    with pytest.raises(InputError, match="not a keyword-spotting training output"):
+        check_init_from(tmp_path, labels, True)
