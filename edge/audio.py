@@ -62,6 +62,10 @@ def resample(samples: np.ndarray, from_rate: int, to_rate: int = SAMPLE_RATE) ->
     return out.astype(samples.dtype if np.issubdtype(samples.dtype, np.floating) else np.float64)
 
 
+#: Sample rates a recording can plausibly have; anything else is a damaged header.
+MIN_RATE, MAX_RATE = 4000, 384000
+
+
 def read_audio(path: str | os.PathLike) -> np.ndarray:
     """Read a wav/flac (or anything libsndfile reads) as 16 kHz mono int16."""
     path = Path(path)
@@ -74,6 +78,10 @@ def read_audio(path: str | os.PathLike) -> np.ndarray:
         raise InputError(f"cannot read audio file {path}: {reason}") from None
     if data.shape[0] == 0:
         raise InputError(f"audio file is empty (no samples): {path}")
+    if not MIN_RATE <= rate <= MAX_RATE:  # a 7 Hz header would resample into minutes of garbage
+        raise InputError(f"{path}: sample rate {rate} Hz is outside {MIN_RATE}-{MAX_RATE} Hz; is the header damaged?")
+    if not np.isfinite(data).all():
+        raise InputError(f"{path}: float samples that are NaN or infinite")
     if data.shape[1] > 1:
         _log_once(f"channels {data.shape[1]}", f"mixing {data.shape[1]} channels to mono ({path}, logged once)")
         data = data.mean(axis=1, keepdims=True)

@@ -70,6 +70,18 @@ class StreamResampler:
             self._current = block
         return np.concatenate(out) if out else np.zeros(0, np.int16)
 
+    def flush(self) -> np.ndarray:
+        """At the end of a stream, the output still held back (one block of delay and the last,
+        unfinished block), as the whole-signal resampler ends: on silence beyond the last sample."""
+        if self.from_rate == self.to_rate:
+            return np.zeros(0, np.int16)
+        held = len(self._pending) + (len(self._current) if self._current is not None else 0)
+        skip = 0
+        if self._current is None:  # under one block so far: silence before it, as resample_poly assumes
+            self._current, skip = np.zeros(self._block, np.int16), self._block * self._up // self._down
+        out = self.process(np.zeros(2 * self._block - len(self._pending), np.int16))
+        return out[skip:skip - (-held * self._up // self._down)]
+
 
 class WavSource:
     """A wav/flac file (any rate or channel count, converted), paced in real time unless `fast`."""
@@ -111,6 +123,7 @@ class StdinSource:
                 continue
             data = os.read(self.fd, self.chunk_bytes)
             if not data:
+                yield self.resampler.flush()  # the resampler's last block, or the end is lost
                 return
             data, leftover = leftover + data, b""
             if len(data) % 2:

@@ -85,6 +85,18 @@ class WakeWordHandler(socketserver.StreamRequestHandler):
         names: set[str] | None = None
         resampler, detected = None, False
         log.info("wyoming client connected: %s", self.client_address or "local")
+
+        def report(samples: np.ndarray) -> bool:
+            """Feed the spotter; send each wanted detection to the client. True if one was sent."""
+            sent = False
+            for detection in spotter.feed(samples):
+                if names is None or detection.keyword in names:
+                    sent = True
+                    write_event(self.wfile, "detection", {"name": detection.keyword,
+                                                          "timestamp": int(detection.time * 1000)})
+                    self.server.on_detection(detection)
+            return sent
+
         try:
             while (event := read_event(self.rfile)) is not None:
                 kind, data, payload = event
@@ -98,13 +110,11 @@ class WakeWordHandler(socketserver.StreamRequestHandler):
                 elif kind == "audio-chunk" and payload:
                     samples = to_mono(payload, int(data.get("width", 2)), int(data.get("channels", 1)))
                     resampler = resampler or StreamResampler(int(data.get("rate", 16000)))
-                    for detection in spotter.feed(resampler.process(samples)):
-                        if names is None or detection.keyword in names:
-                            detected = True
-                            write_event(self.wfile, "detection", {"name": detection.keyword,
-                                                                  "timestamp": int(detection.time * 1000)})
-                            self.server.on_detection(detection)
+                    detected |= report(resampler.process(samples))
                 elif kind == "audio-stop":
+                    if resampler:  # the resampler's last block: a word at the very end still counts
+                        detected |= report(resampler.flush())
+                    resampler = None
                     if not detected:
                         write_event(self.wfile, "not-detected")
                     detected = False

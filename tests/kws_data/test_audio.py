@@ -85,6 +85,17 @@ def test_wav_without_samples(tmp_path):
         read_audio(tmp_path / "empty.wav")
 
 
+def test_implausible_rate_and_nan_samples_are_refused(tmp_path):
+    sf.write(tmp_path / "seven.wav", np.zeros(70, np.int16), 7)
+    with pytest.raises(InputError, match="seven.wav: sample rate 7 Hz is outside 4000-384000 Hz"):
+        read_audio(tmp_path / "seven.wav")
+    samples = np.zeros(1600, np.float32)
+    samples[5] = np.nan
+    sf.write(tmp_path / "nan.wav", samples, SAMPLE_RATE, subtype="FLOAT")
+    with pytest.raises(InputError, match="nan.wav: float samples that are NaN or infinite"):
+        read_audio(tmp_path / "nan.wav")
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(InputError, match="nope.wav"):
         read_audio(tmp_path / "nope.wav")

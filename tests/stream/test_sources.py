@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from edge.audio import resample, write_wav
-from edge.audio_sources import MicrophoneSource, StreamResampler, WavSource
+from edge.audio_sources import MicrophoneSource, StdinSource, StreamResampler, WavSource
 
 
 @pytest.mark.parametrize("rate", [44100, 48000, 8000])
@@ -21,6 +21,18 @@ def test_stream_resampler_matches_whole_signal(rate):
     out = np.concatenate([resampler.process(audio[i:i + 1234]) for i in range(0, len(audio), 1234)])
     assert 0 < len(whole) - len(out) <= 2 * 1600  # one block held back, plus the unfinished one
     np.testing.assert_array_equal(out, whole[:len(out)])
+    np.testing.assert_array_equal(np.concatenate([out, resampler.flush()]), whole)  # the end of the stream
+    short = StreamResampler(rate)  # under one block in all
+    np.testing.assert_array_equal(np.concatenate([short.process(audio[:777]), short.flush()]), resample(audio[:777], rate, 16000))
+
+
+def test_stdin_at_44k1_delivers_every_resampled_sample_to_the_end(tmp_path):
+    audio = np.random.default_rng(2).normal(0, 3000, 44100 + 999).astype("<i2")
+    path = tmp_path / "pcm.raw"
+    path.write_bytes(audio.tobytes())
+    with open(path, "rb") as stream:
+        out = np.concatenate(list(StdinSource(stream, rate=44100).chunks(threading.Event())))
+    np.testing.assert_array_equal(out, resample(audio, 44100, 16000))
 
 
 def test_wav_source_paces_in_real_time_unless_fast(tmp_path):
