@@ -33,13 +33,16 @@ class EventSocket:
             if _is_live(self.path):
                 raise TinysenseError(f"event socket {self.path} is in use by another process")
             self.path.unlink()  # stale socket from a crashed run
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise TinysenseError(f"cannot create event socket {self.path}: {exc.strerror or exc}") from None
         self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             self._server.bind(str(self.path))
-        except OSError as exc:
+        except OSError as exc:  # strerror is None for "AF_UNIX path too long" (over 107 bytes)
             self._server.close()
-            raise TinysenseError(f"cannot create event socket {self.path}: {exc.strerror}") from None
+            raise TinysenseError(f"cannot create event socket {self.path}: {exc.strerror or exc}") from None
         os.chmod(self.path, mode)
         self._server.listen(64)
         self._server.setblocking(False)

@@ -47,3 +47,11 @@ def test_stale_socket_is_replaced_and_other_files_are_refused(tmp_path):
     with pytest.raises(TinysenseError, match="not a socket"):
         EventSocket(regular)
     assert regular.read_text() == "keep me"
+
+
+def test_unusable_socket_paths_are_one_line_errors(tmp_path):
+    (tmp_path / "a_file").write_text("x")
+    for path, reason in ((tmp_path / ("x" * 120 + ".sock"), "AF_UNIX path too long"),
+                         (tmp_path / "a_file" / "s.sock", "File exists")):
+        with pytest.raises(TinysenseError, match=f"cannot create event socket .*: {reason}"):
+            EventSocket(path)
