@@ -141,9 +141,11 @@ def check_manifest_structure(manifest, manifest_path: Path) -> None:
                 raise BundleError(f"{manifest_path}: variant {name!r} has no {role} description")
             if not isinstance(entry[role].get("scale", 0.0), (int, float)):
                 raise BundleError(f"{manifest_path}: variant {name!r} {role} scale must be a number")
-    for key in ("input", "detection", "frontend"):
+    for key in ("input", "preprocessing", "frontend", "detection", "eval", "tflm"):
         if key in manifest and not isinstance(manifest[key], dict):
             raise BundleError(f"{manifest_path}: {key!r} must be a JSON object")
+    if "eval" in manifest and not isinstance(manifest["eval"].get("file"), str):
+        raise BundleError(f"{manifest_path}: 'eval' must name its file")
 
 
 def tensor_signature(detail: dict) -> dict:

@@ -73,6 +73,7 @@ def test_manifest_that_does_not_match_its_model(bundle_copy):
     (lambda m: m["variants"]["int8"].update(output="float"), "variant 'int8' has no output description"),
     (lambda m: m["variants"]["int8"]["input"].update(scale="1.0"), "variant 'int8' input scale must be a number"),
     (lambda m: m.update(input=[1]), "'input' must be a JSON object"),
+    (lambda m: m.update(eval="x"), "'eval' must be a JSON object"),
 ])
 def test_hand_edited_manifest_is_refused_in_one_line(bundle_copy, capsys, change, message):
     rewrite_manifest(bundle_copy, change)
