@@ -66,22 +66,43 @@ def resample(samples: np.ndarray, from_rate: int, to_rate: int = SAMPLE_RATE) ->
 MIN_RATE, MAX_RATE = 4000, 384000
 
 
-def read_audio(path: str | os.PathLike) -> np.ndarray:
-    """Read a wav/flac (or anything libsndfile reads) as 16 kHz mono int16."""
+def audio_header(path: str | os.PathLike) -> tuple[int, int, int]:
+    """(frames, sample rate, channels) of a wav/flac; a one-line InputError when the file is missing,
+    unreadable, empty or has an implausible rate (a 7 Hz header would resample into garbage)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"audio file not found (or not a file): {path}")
     try:
+        info = sf.info(str(path))
+    except (sf.SoundFileError, RuntimeError, ValueError) as exc:
+        raise unreadable(path, exc) from None
+    if info.frames <= 0:
+        raise InputError(f"audio file is empty (no samples): {path}")
+    if not MIN_RATE <= info.samplerate <= MAX_RATE:
+        raise InputError(f"{path}: sample rate {info.samplerate} Hz is outside {MIN_RATE}-{MAX_RATE} Hz; "
+                         f"is the header damaged?")
+    return info.frames, info.samplerate, info.channels
+
+
+def unreadable(path: Path, exc: Exception) -> InputError:
+    return InputError(f"cannot read audio file {path}: {getattr(exc, 'error_string', None) or exc}")
+
+
+def check_finite(samples: np.ndarray, path: Path) -> np.ndarray:
+    if not np.isfinite(samples).all():
+        raise InputError(f"{path}: float samples that are NaN or infinite")
+    return samples
+
+
+def read_audio(path: str | os.PathLike) -> np.ndarray:
+    """Read a wav/flac (or anything libsndfile reads) as 16 kHz mono int16."""
+    path = Path(path)
+    audio_header(path)
+    try:
         data, rate = sf.read(str(path), dtype="float64", always_2d=True)
     except (sf.SoundFileError, RuntimeError, ValueError) as exc:
-        reason = getattr(exc, "error_string", None) or str(exc)
-        raise InputError(f"cannot read audio file {path}: {reason}") from None
-    if data.shape[0] == 0:
-        raise InputError(f"audio file is empty (no samples): {path}")
-    if not MIN_RATE <= rate <= MAX_RATE:  # a 7 Hz header would resample into minutes of garbage
-        raise InputError(f"{path}: sample rate {rate} Hz is outside {MIN_RATE}-{MAX_RATE} Hz; is the header damaged?")
-    if not np.isfinite(data).all():
-        raise InputError(f"{path}: float samples that are NaN or infinite")
+        raise unreadable(path, exc) from None
+    check_finite(data, path)
     if data.shape[1] > 1:
         _log_once(f"channels {data.shape[1]}", f"mixing {data.shape[1]} channels to mono ({path}, logged once)")
         data = data.mean(axis=1, keepdims=True)

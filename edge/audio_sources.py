@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 import numpy as np
+import soundfile as sf
 
-from edge.audio import SAMPLE_RATE, read_audio, resample
+from edge.audio import SAMPLE_RATE, audio_header, check_finite, resample, to_int16, unreadable
 from edge.errors import InputError, TinysenseError
 from edge.native import quiet_native_stderr
 
@@ -84,26 +85,37 @@ class StreamResampler:
 
 
 class WavSource:
-    """A wav/flac file (any rate or channel count, converted), paced in real time unless `fast`."""
+    """A wav/flac file (any rate or channel count, converted), paced in real time unless `fast`.
+
+    Read block by block, so an hour-long recording takes no more memory than a second of it."""
 
     def __init__(self, path: str | Path, *, fast: bool = False, chunk_ms: int = 100):
         self.path = Path(path)
-        self.samples = read_audio(self.path)
+        frames, self.rate, self.channels = audio_header(self.path)
         self.fast = fast
-        self.chunk = SAMPLE_RATE * chunk_ms // 1000
-        self.description = f"wav file {self.path} ({len(self.samples) / SAMPLE_RATE:.1f} s, {'fast' if fast else 'real time'})"
+        self.block = max(1, self.rate * chunk_ms // 1000)
+        if self.rate != SAMPLE_RATE or self.channels > 1:
+            log.info("%s: %d Hz, %d channel(s), converted to %d Hz mono while it plays",
+                     self.path, self.rate, self.channels, SAMPLE_RATE)
+        self.description = f"wav file {self.path} ({frames / self.rate:.1f} s, {'fast' if fast else 'real time'})"
 
     def chunks(self, stop: threading.Event) -> Iterator[np.ndarray]:
-        start = time.monotonic()
-        for offset in range(0, len(self.samples), self.chunk):
-            if not self.fast:
-                # Release each chunk when its last sample would have been spoken.
-                due = start + (offset + self.chunk) / SAMPLE_RATE
-                if stop.wait(max(0.0, due - time.monotonic())):
-                    return
-            if stop.is_set():
-                return
-            yield self.samples[offset:offset + self.chunk]
+        start, played = time.monotonic(), 0
+        resampler = StreamResampler(self.rate)
+        try:
+            with sf.SoundFile(str(self.path)) as audio:
+                for block in audio.blocks(blocksize=self.block, dtype="float64", always_2d=True):
+                    played += len(block)
+                    if not self.fast:
+                        # Release each chunk when its last sample would have been spoken.
+                        if stop.wait(max(0.0, start + played / self.rate - time.monotonic())):
+                            return
+                    if stop.is_set():
+                        return
+                    yield resampler.process(to_int16(check_finite(block, self.path).mean(axis=1)))
+        except (sf.SoundFileError, RuntimeError, ValueError) as exc:
+            raise unreadable(self.path, exc) from None
+        yield resampler.flush()
 
 
 class StdinSource:

@@ -35,6 +35,33 @@ def test_stdin_at_44k1_delivers_every_resampled_sample_to_the_end(tmp_path):
     np.testing.assert_array_equal(out, resample(audio, 44100, 16000))
 
 
+@pytest.mark.parametrize("rate, channels, tolerance", [(16000, 1, 0), (8000, 1, 0), (44100, 2, 1)])
+def test_wav_source_streams_what_read_audio_reads(tmp_path, rate, channels, tolerance):
+    """Block by block (constant memory), the same samples as the whole-file reader; at 44.1 kHz
+    stereo within 1 LSB (the stream rounds to int16 before resampling)."""
+    import soundfile as sf
+
+    from edge.audio import read_audio
+
+    audio = np.random.default_rng(3).normal(0, 0.1, (rate * 2 + 123, channels)).astype(np.float32)
+    sf.write(tmp_path / "a.wav", audio, rate, subtype="PCM_16")
+    streamed = np.concatenate(list(WavSource(tmp_path / "a.wav", fast=True).chunks(threading.Event())))
+    whole = read_audio(tmp_path / "a.wav")
+    assert len(streamed) == len(whole) and np.abs(streamed.astype(int) - whole).max() <= tolerance
+
+
+def test_wav_source_refuses_nan_samples_in_one_line(tmp_path):
+    import soundfile as sf
+
+    from edge.errors import InputError
+
+    samples = np.zeros(16000, np.float32)
+    samples[12000] = np.nan
+    sf.write(tmp_path / "nan.wav", samples, 16000, subtype="FLOAT")
+    with pytest.raises(InputError, match="nan.wav: float samples that are NaN"):
+        list(WavSource(tmp_path / "nan.wav", fast=True).chunks(threading.Event()))
+
+
 def test_wav_source_paces_in_real_time_unless_fast(tmp_path):
     path = write_wav(tmp_path / "a.wav", np.zeros(8000, np.int16))
     stop = threading.Event()
