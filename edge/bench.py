@@ -8,7 +8,6 @@ or latency grows beyond the tolerances: the regression gate.
 """
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing
 import time
@@ -21,7 +20,7 @@ from edge.argtypes import non_negative_int, positive_int
 from edge import bench_suite, plots
 from edge.bundle import Bundle
 from edge.errors import InputError, TinysenseError
-from edge.fileio import atomic_write_json
+from edge.fileio import atomic_write_json, read_json
 from edge.memory import memory_mb
 
 log = logging.getLogger(__name__)
@@ -166,10 +165,7 @@ def run(args) -> int:
         bundle.variant(name)
     baseline = None
     if args.baseline is not None:
-        try:
-            baseline = json.loads(args.baseline.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise TinysenseError(f"{args.baseline}: cannot read baseline JSON ({exc})") from None
+        baseline = read_json(args.baseline, TinysenseError)
     x, y, source = load_eval(bundle, args.data, args.limit)
     log.info("benchmarking %s on %d examples from %s", bundle.root, len(y), source)
     report = {"model": bundle.name, "task": bundle.task, "bundle": str(bundle.root), "data": source,

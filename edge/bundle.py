@@ -6,14 +6,13 @@ output match what the manifest says, so a stale or hand-edited bundle is refused
 """
 from __future__ import annotations
 
-import json
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from edge.errors import BundleError
-from edge.fileio import sha256_file
+from edge.fileio import read_json, sha256_file
 from edge.interpreter import TFLiteModel
 
 MANIFEST = "manifest.json"
@@ -40,12 +39,7 @@ class Bundle:
             raise BundleError(f"{root}: no such model bundle folder")
         if not manifest_path.is_file():
             raise BundleError(f"{manifest_path}: missing; is {root} an exported bundle? (run: tinysense export {root})")
-        try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise BundleError(f"{manifest_path}: cannot read it ({exc.strerror or exc})") from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise BundleError(f"{manifest_path}: not valid JSON ({exc})") from None
+        manifest = read_json(manifest_path, BundleError)
         check_manifest_structure(manifest, manifest_path)
         if manifest["format_version"] != FORMAT_VERSION:
             raise BundleError(f"{manifest_path}: format_version {manifest['format_version']} is not {FORMAT_VERSION}; re-export with this tinysense")
@@ -120,6 +114,11 @@ class Bundle:
             raise BundleError(f"{path}: unreadable evaluation set ({exc})") from None
 
 
+def is_label_list(labels) -> bool:
+    """True for what `labels` must be in a manifest and in train_meta.json: a non-empty list of names."""
+    return isinstance(labels, list) and bool(labels) and all(isinstance(label, str) for label in labels)
+
+
 def check_manifest_structure(manifest, manifest_path: Path) -> None:
     """The manifest's keys and their types, so a hand-edited one fails here with one line
     rather than somewhere deep in the runtime."""
@@ -128,8 +127,8 @@ def check_manifest_structure(manifest, manifest_path: Path) -> None:
     missing = [key for key in REQUIRED_KEYS if key not in manifest]
     if missing:
         raise BundleError(f"{manifest_path}: missing keys {', '.join(missing)}")
-    labels, variants = manifest["labels"], manifest["variants"]
-    if not isinstance(labels, list) or not labels or not all(isinstance(label, str) for label in labels):
+    variants = manifest["variants"]
+    if not is_label_list(manifest["labels"]):
         raise BundleError(f"{manifest_path}: 'labels' must be a non-empty list of names")
     if not isinstance(variants, dict) or not variants:
         raise BundleError(f"{manifest_path}: 'variants' must map variant names to their files")

@@ -1,4 +1,5 @@
-"""Atomic writes: a reader never sees a half-written file, a crash leaves the old one."""
+"""Atomic writes (a reader never sees a half-written file, a crash leaves the old one), and
+JSON reads that fail in one line."""
 from __future__ import annotations
 
 import hashlib
@@ -68,6 +69,16 @@ def atomic_save_npz(path: str | os.PathLike, **arrays) -> Path:
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     return atomic_write_bytes(path, buffer.getvalue())
+
+
+def read_json(path: str | os.PathLike, error: type[Exception]):
+    """A JSON file's content; `error` (one line naming the file) when it cannot be read or parsed."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise error(f"{path}: unreadable ({exc.strerror or exc})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise error(f"{path}: unreadable, not valid JSON ({exc})") from None
 
 
 def sha256_file(path: str | os.PathLike) -> str:

@@ -6,7 +6,6 @@ written atomically and the manifest goes last, so a bundle with a manifest is al
 """
 from __future__ import annotations
 
-import json
 import logging
 import platform
 import time
@@ -18,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from edge import __version__
-from edge.bundle import FORMAT_VERSION, MANIFEST, tensor_signature
+from edge.bundle import FORMAT_VERSION, MANIFEST, is_label_list, tensor_signature
 from edge.errors import BundleError
-from edge.fileio import atomic_save_npz, atomic_write_bytes, atomic_write_json, sha256_file
+from edge.fileio import atomic_save_npz, atomic_write_bytes, atomic_write_json, read_json, sha256_file
 from edge.interpreter import TFLiteModel
 from export.convert import VARIANTS, convert_all
 
@@ -47,13 +46,8 @@ def load_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
 
 def load_meta(path: Path) -> dict:
     """train_meta.json, refused in one line unless it is an object with a task and a list of labels."""
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleError(f"{path}: unreadable ({exc})") from None
-    labels = meta.get("labels") if isinstance(meta, dict) else None
-    if not isinstance(meta.get("task") if isinstance(meta, dict) else None, str) or not isinstance(labels, list) \
-            or not labels or not all(isinstance(label, str) for label in labels):
+    meta = read_json(path, BundleError)
+    if not isinstance(meta, dict) or not isinstance(meta.get("task"), str) or not is_label_list(meta.get("labels")):
         raise BundleError(f"{path}: needs a 'task' and a non-empty list of 'labels'; is it a tinysense training output?")
     return meta
 

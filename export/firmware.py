@@ -33,7 +33,7 @@ import numpy as np
 
 from edge.bundle import Bundle
 from edge.errors import BundleError, InputError, TinysenseError
-from edge.fileio import atomic_write_text
+from edge.fileio import atomic_write_text, read_json
 from edge.flatbuffer import Tensor, read_graph
 from export.tflm import measure_arena_bytes, run_tflm
 
@@ -386,12 +386,9 @@ def read_source(path: Path) -> str:
 def regenerate(asset_dir: Path) -> tuple[dict[str, str], bytes]:
     """Every file regenerated from the committed model bytes, test inputs and firmware.json; and the bytes."""
     record_path = asset_dir / SOURCE_RECORD
-    try:
-        record = json.loads(record_path.read_text())
-    except FileNotFoundError:
-        raise BundleError(f"{record_path}: missing; is {asset_dir} a folder written by tinysense firmware?") from None
-    except json.JSONDecodeError as exc:
-        raise BundleError(f"{record_path}: not valid JSON ({exc})") from None
+    if not record_path.is_file():
+        raise BundleError(f"{record_path}: missing; is {asset_dir} a folder written by tinysense firmware?")
+    record = read_json(record_path, BundleError)
     missing = [key for key in ("name", "task", "variant", "file", "labels") if key not in record]
     if missing:
         raise BundleError(f"{record_path}: not a tinysense firmware record (missing {', '.join(missing)})")

@@ -26,3 +26,17 @@ def test_a_destination_that_cannot_be_written_is_one_line(tmp_path, target):
     with pytest.raises(OutputError, match=r"cannot write here \("):
         atomic_write_bytes(tmp_path / target, b"data")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+
+
+def test_read_json_fails_in_one_line_of_the_callers_error_class(tmp_path):
+    from edge.errors import BundleError
+    from edge.fileio import read_json
+
+    (tmp_path / "ok.json").write_text('{"a": 1}')
+    (tmp_path / "bad.json").write_bytes(b"{\xff")
+    assert read_json(tmp_path / "ok.json", BundleError) == {"a": 1}
+    with pytest.raises(BundleError, match=r"bad.json: unreadable, not valid JSON \("):
+        read_json(tmp_path / "bad.json", BundleError)
+    with pytest.raises(OutputError, match=r"sub: unreadable \("):  # a folder where a file should be
+        (tmp_path / "sub").mkdir()
+        read_json(tmp_path / "sub", OutputError)

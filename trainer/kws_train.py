@@ -156,17 +156,13 @@ def kws_meta(name: str, labels: list[str], frontend, training: dict, data: dict)
 def check_init_from(model_dir: Path, labels: list[str], warm_frontend: bool) -> dict:
     """train_meta.json of the model to start from, refused unless it has exactly these labels and
     was trained on the same kind of features (fresh or warm front-end)."""
-    import json
-
     from edge.errors import InputError
+    from edge.fileio import read_json
 
     meta_path, keras_path = model_dir / "train_meta.json", model_dir / "keras" / "model.keras"
     if not meta_path.is_file() or not keras_path.is_file():
         raise InputError(f"{model_dir}: --init-from needs a trained model folder ({meta_path.name} and {keras_path})")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{meta_path}: unreadable ({exc})") from None
+    meta = read_json(meta_path, InputError)
     if not isinstance(meta, dict) or not isinstance(meta.get("training"), dict) or "arch" not in meta["training"]:
         raise InputError(f"{meta_path}: not a keyword-spotting training output (no training.arch)")
     if meta.get("labels") != labels:
