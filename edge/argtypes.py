@@ -3,37 +3,41 @@ from __future__ import annotations
 
 import argparse
 import math
+from typing import Callable
 
 
-def positive_int(text: str) -> int:
-    value = int(text) if text.strip().lstrip("+").isdigit() else -1
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
-    return value
+def _whole(text: str) -> int | None:
+    """Plain decimal digits only (no sign but '+', no '1_000', no '1e3')."""
+    return int(text) if text.strip().lstrip("+").isdigit() else None
 
 
-def non_negative_int(text: str) -> int:
-    if not text.strip().lstrip("+").isdigit():
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0")
-    return int(text)
-
-
-def positive_float(text: str) -> float:
+def _finite(text: str) -> float | None:
     try:
         value = float(text)
     except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive finite number")
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _checked(text: str, parse: Callable[[str], float | None], ok: Callable[[float], bool], wanted: str):
+    value = parse(text)
+    if value is None or not ok(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not {wanted}")
     return value
+
+
+def positive_int(text: str) -> int:
+    return _checked(text, _whole, lambda v: v >= 1, "a whole number >= 1")
+
+
+def non_negative_int(text: str) -> int:
+    return _checked(text, _whole, lambda v: v >= 0, "a whole number >= 0")
+
+
+def positive_float(text: str) -> float:
+    return _checked(text, _finite, lambda v: v > 0, "a positive finite number")
 
 
 def fraction(text: str) -> float:
     """A share strictly between 0 and 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number between 0 and 1")
-    return value
+    return _checked(text, _finite, lambda v: 0 < v < 1, "a number between 0 and 1")
