@@ -20,13 +20,10 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, durable: bool = 
     half-written file, but a power cut may lose it. For per-frame output, where an fsync per frame
     would stall an SD card. An OSError becomes a one-line OutputError naming the path.
     """
-    path = Path(path)
+    path, tmp = Path(path), None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write here ({exc.strerror or exc})") from None
-    try:
         os.fchmod(fd, file_mode(path))
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -34,11 +31,12 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, durable: bool = 
             if durable:
                 os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise OutputError(f"{path}: cannot write here ({exc.strerror or exc})") from None
-        raise
+        tmp = None
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write here ({exc.strerror or exc})") from None
+    finally:
+        if tmp is not None:  # failed or interrupted before the rename
+            Path(tmp).unlink(missing_ok=True)
     return path
 
 
