@@ -109,6 +109,7 @@ def resolve_settings(args: argparse.Namespace) -> dict:
     settings = {"model": DEFAULT_MODEL, "threads": 1, "log-format": "json", **config, **flags}
     if sum(settings.get(k) not in (None, False) for k in SOURCES) > 1:
         raise InputError("choose one audio source: wav, device, stdin or wyoming")
+
     def source(key: str) -> str:  # errors name the config file when the value came from it
         return f"{args.config}: " if key in config and key not in flags else ""
 
