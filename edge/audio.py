@@ -11,9 +11,11 @@ Bad input (missing, empty, unreadable or non-audio file) raises InputError namin
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
+from collections.abc import Iterator
 from math import gcd
 from pathlib import Path
 
@@ -66,26 +68,24 @@ def resample(samples: np.ndarray, from_rate: int, to_rate: int = SAMPLE_RATE) ->
 MIN_RATE, MAX_RATE = 4000, 384000
 
 
-def audio_header(path: str | os.PathLike) -> tuple[int, int, int]:
-    """(frames, sample rate, channels) of a wav/flac; a one-line InputError when the file is missing,
-    unreadable, empty or has an implausible rate (a 7 Hz header would resample into garbage)."""
+@contextlib.contextmanager
+def open_audio(path: str | os.PathLike) -> Iterator[sf.SoundFile]:
+    """An open wav/flac whose header passed the checks; a one-line InputError when the file is
+    missing, unreadable (now or while it is read), empty or has an implausible rate (a 7 Hz
+    header would resample into garbage)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"audio file not found (or not a file): {path}")
     try:
-        info = sf.info(str(path))
+        with sf.SoundFile(str(path)) as audio:
+            if audio.frames <= 0:
+                raise InputError(f"audio file is empty (no samples): {path}")
+            if not MIN_RATE <= audio.samplerate <= MAX_RATE:
+                raise InputError(f"{path}: sample rate {audio.samplerate} Hz is outside {MIN_RATE}-{MAX_RATE} Hz; "
+                                 f"is the header damaged?")
+            yield audio
     except (sf.SoundFileError, RuntimeError, ValueError) as exc:
-        raise unreadable(path, exc) from None
-    if info.frames <= 0:
-        raise InputError(f"audio file is empty (no samples): {path}")
-    if not MIN_RATE <= info.samplerate <= MAX_RATE:
-        raise InputError(f"{path}: sample rate {info.samplerate} Hz is outside {MIN_RATE}-{MAX_RATE} Hz; "
-                         f"is the header damaged?")
-    return info.frames, info.samplerate, info.channels
-
-
-def unreadable(path: Path, exc: Exception) -> InputError:
-    return InputError(f"cannot read audio file {path}: {getattr(exc, 'error_string', None) or exc}")
+        raise InputError(f"cannot read audio file {path}: {getattr(exc, 'error_string', None) or exc}") from None
 
 
 def check_finite(samples: np.ndarray, path: Path) -> np.ndarray:
@@ -97,11 +97,8 @@ def check_finite(samples: np.ndarray, path: Path) -> np.ndarray:
 def read_audio(path: str | os.PathLike) -> np.ndarray:
     """Read a wav/flac (or anything libsndfile reads) as 16 kHz mono int16."""
     path = Path(path)
-    audio_header(path)
-    try:
-        data, rate = sf.read(str(path), dtype="float64", always_2d=True)
-    except (sf.SoundFileError, RuntimeError, ValueError) as exc:
-        raise unreadable(path, exc) from None
+    with open_audio(path) as audio:
+        data, rate = audio.read(dtype="float64", always_2d=True), audio.samplerate
     check_finite(data, path)
     if data.shape[1] > 1:
         _log_once(f"channels {data.shape[1]}", f"mixing {data.shape[1]} channels to mono ({path}, logged once)")

@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 import numpy as np
-import soundfile as sf
 
-from edge.audio import SAMPLE_RATE, audio_header, check_finite, resample, to_int16, unreadable
+from edge.audio import SAMPLE_RATE, check_finite, open_audio, resample, to_int16
 from edge.errors import InputError, TinysenseError
 from edge.native import quiet_native_stderr
 
@@ -91,7 +90,8 @@ class WavSource:
 
     def __init__(self, path: str | Path, *, fast: bool = False, chunk_ms: int = 100):
         self.path = Path(path)
-        frames, self.rate, self.channels = audio_header(self.path)
+        with open_audio(self.path) as audio:
+            frames, self.rate, self.channels = audio.frames, audio.samplerate, audio.channels
         self.fast = fast
         self.block = max(1, self.rate * chunk_ms // 1000)
         if self.rate != SAMPLE_RATE or self.channels > 1:
@@ -102,19 +102,16 @@ class WavSource:
     def chunks(self, stop: threading.Event) -> Iterator[np.ndarray]:
         start, played = time.monotonic(), 0
         resampler = StreamResampler(self.rate)
-        try:
-            with sf.SoundFile(str(self.path)) as audio:
-                for block in audio.blocks(blocksize=self.block, dtype="float64", always_2d=True):
-                    played += len(block)
-                    if not self.fast:
-                        # Release each chunk when its last sample would have been spoken.
-                        if stop.wait(max(0.0, start + played / self.rate - time.monotonic())):
-                            return
-                    if stop.is_set():
+        with open_audio(self.path) as audio:
+            for block in audio.blocks(blocksize=self.block, dtype="float64", always_2d=True):
+                played += len(block)
+                if not self.fast:
+                    # Release each chunk when its last sample would have been spoken.
+                    if stop.wait(max(0.0, start + played / self.rate - time.monotonic())):
                         return
-                    yield resampler.process(to_int16(check_finite(block, self.path).mean(axis=1)))
-        except (sf.SoundFileError, RuntimeError, ValueError) as exc:
-            raise unreadable(self.path, exc) from None
+                if stop.is_set():
+                    return
+                yield resampler.process(to_int16(check_finite(block, self.path).mean(axis=1)))
         yield resampler.flush()
 
 
