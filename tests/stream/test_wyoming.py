@@ -1,6 +1,7 @@
 """The Wyoming wake-word server speaks the protocol Home Assistant uses (fake classifier, no model)."""
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 
@@ -23,21 +24,36 @@ def send_audio(stream, audio: np.ndarray, rate: int = 16000, channels: int = 1) 
     write_event(stream, "audio-stop")
 
 
-def test_wyoming_describe_detect_and_not_detected():
+@contextlib.contextmanager
+def wyoming_server(on_detection=lambda detection: None):
+    """`serve` on a free local port in a thread; yields a function that connects a client once the
+    server accepts."""
     stop = threading.Event()
-    detections = []
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = threading.Thread(target=serve, args=(f"127.0.0.1:{port}", make_spotter, "fake", stop, detections.append))
+    server = threading.Thread(target=serve, args=(f"127.0.0.1:{port}", make_spotter, "fake", stop, on_detection))
     server.start()
-    try:
+
+    def connect() -> socket.socket:
         for _ in range(100):
             try:
-                client = socket.create_connection(("127.0.0.1", port), timeout=10)
-                break
+                return socket.create_connection(("127.0.0.1", port), timeout=10)
             except ConnectionRefusedError:
                 stop.wait(0.05)
+        raise AssertionError(f"the Wyoming server on port {port} never accepted")
+
+    try:
+        yield connect
+    finally:
+        stop.set()
+        server.join(timeout=10)
+
+
+def test_wyoming_describe_detect_and_not_detected():
+    detections = []
+    with wyoming_server(detections.append) as connect:
+        client = connect()
         stream = client.makefile("rwb")
         write_event(stream, "describe")
         kind, data, _ = read_event(stream)
@@ -52,9 +68,6 @@ def test_wyoming_describe_detect_and_not_detected():
         assert read_event(stream)[0] == "not-detected"
         client.close()
         assert [d.keyword for d in detections] == ["beep"]
-    finally:
-        stop.set()
-        server.join(timeout=10)
 
 
 def test_malformed_events_are_refused_in_one_line():
@@ -74,28 +87,14 @@ def test_malformed_events_are_refused_in_one_line():
 
 
 def test_a_bad_client_is_dropped_and_the_next_one_served(caplog):
-    stop = threading.Event()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = threading.Thread(target=serve, args=(f"127.0.0.1:{port}", make_spotter, "fake", stop))
-    server.start()
-    try:
-        for _ in range(100):
-            try:
-                bad = socket.create_connection(("127.0.0.1", port), timeout=10)
-                break
-            except ConnectionRefusedError:
-                stop.wait(0.05)
+    with wyoming_server() as connect:
+        bad = connect()
         stream = bad.makefile("rwb")
         write_event(stream, "audio-start", {"rate": 0, "width": 2, "channels": 1})  # ZeroDivisionError inside
         assert stream.read() == b""  # the server hung up on this client
         bad.close()
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as good:
+        with connect() as good:
             stream = good.makefile("rwb")
             write_event(stream, "describe")
             assert read_event(stream)[0] == "info"
         assert any("dropped" in r.getMessage() for r in caplog.records)
-    finally:
-        stop.set()
-        server.join(timeout=10)
