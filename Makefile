@@ -3,10 +3,11 @@
 
 PYTHON ?= python3
 VENV ?= .venv
-# The project's virtual environment when `make setup` made one, else the tools on PATH.
-BIN := $(if $(wildcard $(VENV)/bin/tinysense),$(VENV)/bin/,)
-TINYSENSE ?= $(BIN)tinysense
-PY ?= $(if $(BIN),$(BIN)python,$(PYTHON))
+# Every target runs the tools of the virtual environment that `make setup` makes (decided here,
+# not by what exists when make starts, so `make setup demo` works on a fresh clone). Another
+# installation: make demo TINYSENSE=tinysense PY=python3
+TINYSENSE ?= $(VENV)/bin/tinysense
+PY ?= $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian / Raspberry Pi OS packages: speech synthesizers for the synthetic corpus, PortAudio and ALSA
 # for the microphone, fonts for printed digits, g++ for the firmware check.
@@ -83,7 +84,7 @@ STREAM_BENCH_ARGS ?=
 # wake-word daemon as a systemd service (dedicated user, restart on failure), e.g.
 #   make deploy-pi LISTEN_ARGS="--device USB --keywords yes,no,stop"
 deploy-pi:
-	$(SUDO) $(abspath $(or $(wildcard $(BIN)tinysense),$(shell command -v tinysense))) install-service --model models/kws $(LISTEN_ARGS)
+	$(SUDO) $(abspath $(shell command -v $(TINYSENSE))) install-service --model models/kws $(LISTEN_ARGS)
 	$(SUDO) systemctl daemon-reload
 	$(SUDO) systemctl enable --now tinysense-listen.service
 	$(SUDO) systemctl reload-or-restart tinysense-listen.service
@@ -93,7 +94,7 @@ deploy-pi:
 bench-stream: models/kws/bench/stream/results.json
 
 models/kws/bench/stream/results.json: models/kws/manifest.json
-	$(PY) -m edge.stream_bench --model models/kws --data $(STREAM_DATA) --out models/kws/bench/stream $(STREAM_BENCH_ARGS)
+	$(PY) -m edge.bench.stream --model models/kws --data $(STREAM_DATA) --out models/kws/bench/stream $(STREAM_BENCH_ARGS)
 
 # section: camera
 # Camera digit reading: models/digits-mixed reads handwritten and printed digits (MNIST plus 30%

@@ -13,17 +13,17 @@ import os
 import sys
 
 from edge import __version__
-from edge.errors import TinysenseError
+from edge.core.errors import TinysenseError
 
 #: name -> (module, one-line help, extra that provides its imports)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "train": ("trainer.cli", "train a model: digits or kws", "train"),
     "export": ("export.cli", "quantize a trained model into a bundle (float32, float16, dynamic, int8)", "train"),
-    "bench": ("edge.bench", "accuracy, size, latency and memory of a bundle's variants", "edge"),
-    "classify-image": ("edge.classify", "classify image files with a digits bundle", "edge"),
-    "read-digits": ("edge.read_digits", "read multi-digit numbers from a camera, images or a video", "edge"),
-    "listen": ("edge.listen", "streaming keyword spotting daemon (microphone, wav file or stdin)", "edge"),
-    "install-service": ("edge.service", "install the listen daemon as a systemd service", "edge"),
+    "bench": ("edge.bench.model_bench", "accuracy, size, latency and memory of a bundle's variants", "edge"),
+    "classify-image": ("edge.seeing.classify", "classify image files with a digits bundle", "edge"),
+    "read-digits": ("edge.seeing.read_digits", "read multi-digit numbers from a camera, images or a video", "edge"),
+    "listen": ("edge.hearing.listen", "streaming keyword spotting daemon (microphone, wav file or stdin)", "edge"),
+    "install-service": ("edge.hearing.service", "install the listen daemon as a systemd service", "edge"),
     "verify": ("export.verify", "check LiteRT and TFLite Micro give the same int8 results", "dev"),
     "quant-report": ("export.quant_report", "per-layer int8 quantization error report", "train"),
     "edgetpu-check": ("export.edgetpu", "check an int8 model against the Edge TPU rules", "edge"),

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from edge import __version__
-from edge.bundle import FORMAT_VERSION, MANIFEST, is_label_list, tensor_signature
-from edge.errors import BundleError
-from edge.fileio import atomic_save_npz, atomic_write_bytes, atomic_write_json, read_json, sha256_file
-from edge.interpreter import TFLiteModel
+from edge.core.bundle import FORMAT_VERSION, MANIFEST, is_label_list, tensor_signature
+from edge.core.errors import BundleError
+from edge.core.fileio import atomic_save_npz, atomic_write_bytes, atomic_write_json, read_json, sha256_file
+from edge.core.interpreter import TFLiteModel
 from export.convert import VARIANTS, convert_all
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ def evaluate(model: TFLiteModel, x: np.ndarray, y: np.ndarray) -> float:
 def tflm_arena_bytes(int8_model: bytes) -> int | None:
     """TFLite Micro's arena for the int8 model, when tflite-micro is installed."""
     try:
-        from edge.micro import MicroKernelError
+        from edge.core.micro import MicroKernelError
         from export.tflm import measure_arena_bytes
     except ImportError as exc:
         log.warning("TFLite Micro arena not measured (%s); pip install 'tinysense[dev]'", exc)

@@ -13,7 +13,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from edge.errors import TinysenseError
+    from edge.core.errors import TinysenseError
     from export.bundle_writer import export_bundle
 
     variants = [name.strip() for name in args.variants.split(",") if name.strip()]

@@ -15,8 +15,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.bundle import Bundle
-from edge.flatbuffer import ModelGraph, Operator, Tensor, read_graph
+from edge.core.bundle import Bundle
+from edge.core.flatbuffer import ModelGraph, Operator, Tensor, read_graph
 
 #: Builtin operators the Edge TPU compiler (v16) can map (coral.ai/docs/edgetpu/models-intro).
 SUPPORTED_OPS = frozenset({

@@ -31,10 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.bundle import Bundle
-from edge.errors import BundleError, InputError, TinysenseError
-from edge.fileio import atomic_write_text, read_json
-from edge.flatbuffer import Tensor, read_graph
+from edge.core.bundle import Bundle
+from edge.core.errors import BundleError, InputError, TinysenseError
+from edge.core.fileio import atomic_write_text, read_json
+from edge.core.flatbuffer import Tensor, read_graph
 from export.tflm import measure_arena_bytes, run_tflm
 
 log = logging.getLogger(__name__)
@@ -293,8 +293,8 @@ const int kTestExpectedTop1[kTestVectorCount] = {{{top1}}};
 def audio_files(model_bytes: bytes, model_input: Tensor, audio: np.ndarray, frontend: dict | None, arena: int,
                 head: str, namespace: str, guard: str) -> dict[str, str]:
     """test_audio.h/.cc: int16 clip -> front-end features -> quantized input -> expected output."""
-    from edge.frontend import Frontend, check_bundle_frontend
-    from edge.quant import quantize
+    from edge.hearing.frontend import Frontend, check_bundle_frontend
+    from edge.core.quant import quantize
 
     params = check_bundle_frontend(frontend, "firmware source")
     features = Frontend(params).clip_features(np.asarray(audio, dtype=np.int16))
@@ -459,7 +459,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vectors", type=int, default=DEFAULT_VECTORS,
                         help=f"test vectors: first eval example of each of the first N classes (default {DEFAULT_VECTORS})")
     parser.add_argument("--audio", type=Path, default=None, metavar="WAV",
-                        help="kws: the clip for test_audio.cc (default: a seeded synthetic 1 s clip); any format edge.audio reads")
+                        help="kws: the clip for test_audio.cc (default: a seeded synthetic 1 s clip); any format edge.hearing.audio reads")
     parser.add_argument("--check", action="store_true",
                         help="regenerate PATH's files from its own model_data.cc and fail on drift, op-list mismatch or compile errors")
 
@@ -478,8 +478,8 @@ def run(args: argparse.Namespace) -> int:
     model_bytes = bundle.verify_variant(args.variant).read_bytes()
     audio = None
     if bundle.task == "kws":
-        from edge.frontend import RUNTIME_PARAMS
-        from edge.speech_commands import read_clip
+        from edge.hearing.frontend import RUNTIME_PARAMS
+        from edge.hearing.speech_commands import read_clip
 
         audio = read_clip(args.audio, RUNTIME_PARAMS.clip_samples) if args.audio else synthetic_clip(RUNTIME_PARAMS.clip_samples)
     elif args.audio:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.errors import BundleError
-from edge.fileio import atomic_write_text
+from edge.core.errors import BundleError
+from edge.core.fileio import atomic_write_text
 from export.bundle_writer import load_npz
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ def layer_statistics(keras_path: Path, calibration: np.ndarray) -> list[dict]:
 
 def write_report(rows: list[dict], threshold: float, csv_path: Path, png_path: Path, title: str) -> list[dict]:
     """CSV of every layer (with a `flagged` column) and a bar chart; returns the flagged rows."""
-    from edge.plots import pyplot, save_figure
+    from edge.core.plots import pyplot, save_figure
 
     plt = pyplot()
 

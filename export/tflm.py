@@ -11,9 +11,9 @@ import logging
 import numpy as np
 from tflite_micro.python.tflite_micro import runtime
 
-from edge.errors import BundleError
-from edge.native import quiet_native_stderr
-from edge.micro import MicroModel, check_micro_kernels
+from edge.core.errors import BundleError
+from edge.core.native import quiet_native_stderr
+from edge.core.micro import MicroModel, check_micro_kernels
 
 log = logging.getLogger(__name__)
 

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.bench import load_eval
-from edge.argtypes import positive_int
-from edge.bundle import Bundle
-from edge.errors import InputError
-from edge.fileio import atomic_write_json
+from edge.bench.model_bench import load_eval
+from edge.core.argtypes import positive_int
+from edge.core.bundle import Bundle
+from edge.core.errors import InputError
+from edge.core.fileio import atomic_write_json
 
 log = logging.getLogger(__name__)
 

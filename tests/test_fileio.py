@@ -3,8 +3,8 @@ import os
 
 import pytest
 
-from edge.errors import OutputError
-from edge.fileio import atomic_write_bytes
+from edge.core.errors import OutputError
+from edge.core.fileio import atomic_write_bytes
 
 
 def test_new_files_get_the_umask_mode_and_replaced_files_keep_theirs(tmp_path):
@@ -29,8 +29,8 @@ def test_a_destination_that_cannot_be_written_is_one_line(tmp_path, target):
 
 
 def test_read_json_fails_in_one_line_of_the_callers_error_class(tmp_path):
-    from edge.errors import BundleError
-    from edge.fileio import read_json
+    from edge.core.errors import BundleError
+    from edge.core.fileio import read_json
 
     (tmp_path / "ok.json").write_text('{"a": 1}')
     (tmp_path / "bad.json").write_bytes(b"{\xff")

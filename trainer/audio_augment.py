@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import fftconvolve
 
-from edge.audio import SAMPLE_RATE, resample, to_int16
+from edge.hearing.audio import SAMPLE_RATE, resample, to_int16
 
 NOISE_KINDS = ("white", "pink", "brown")
 _SPECTRAL_SLOPE = {"white": 0.0, "pink": 0.5, "brown": 1.0}  # amplitude ~ 1 / f**slope

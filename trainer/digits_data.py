@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge import mnist
-from edge.errors import InputError
+from edge.seeing import mnist
+from edge.core.errors import InputError
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.argtypes import fraction, positive_float, positive_int
+from edge.core.argtypes import fraction, positive_float, positive_int
 from trainer.digits_models import ARCHITECTURES, DEFAULT_EPOCHS
 
 log = logging.getLogger(__name__)

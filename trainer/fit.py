@@ -16,8 +16,8 @@ from typing import Callable
 
 import numpy as np
 
-from edge import plots
-from edge.fileio import file_mode
+from edge.core import plots
+from edge.core.fileio import file_mode
 
 log = logging.getLogger(__name__)
 

@@ -48,9 +48,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.errors import InputError
-from edge.fileio import atomic_save_npz, atomic_write_json, sha256_file
-from edge.speech_commands import SILENCE, UNKNOWN, fold_key, label_set, load_background_noise, load_items, read_clip
+from edge.core.errors import InputError
+from edge.core.fileio import atomic_save_npz, atomic_write_json, sha256_file
+from edge.hearing.speech_commands import SILENCE, UNKNOWN, fold_key, label_set, load_background_noise, load_items, read_clip
 from trainer.audio_augment import AugmentConfig, Augmenter
 from trainer.synth_speech import APT_PACKAGES, MAX_SPEEDUP, Speaker, installed_voices, speaker_pool, synthesize_words
 
@@ -406,7 +406,7 @@ def speech_commands_corpus(root: str | os.PathLike, words=DEFAULT_KEYWORDS, *, s
 
 def main(argv: list[str] | None = None) -> int:
     """Build (or find) the corpus and print its counts."""
-    from edge.errors import TinysenseError
+    from edge.core.errors import TinysenseError
 
     parser = argparse.ArgumentParser(prog="python -m trainer.kws_corpus", description=main.__doc__)
     parser.add_argument("--words", nargs="+", default=list(DEFAULT_KEYWORDS), metavar="WORD",

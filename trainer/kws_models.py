@@ -1,6 +1,6 @@
 """Keyword-spotting convnets on microfrontend features (frames x channels x 1), by name.
 
-Inputs are the float features of `edge.frontend` (98 x 40, values 0 to ~26) as they are; the
+Inputs are the float features of `edge.hearing.frontend` (98 x 40, values 0 to ~26) as they are; the
 exported models take exactly what the runtime's front-end produces. Every layer converts to
 TFLite builtins that TFLite Micro and the Edge TPU run (CONV_2D, DEPTHWISE_CONV_2D,
 MAX/AVERAGE_POOL_2D, RESHAPE, FULLY_CONNECTED, SOFTMAX; batch norm folds into convolutions,

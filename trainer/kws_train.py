@@ -1,6 +1,6 @@
 """`tinysense train kws`: train a keyword spotter on synthetic and/or real speech for the exporter.
 
-Features come from `edge.frontend`, the code the listening daemon and the firmware run, so the
+Features come from `edge.hearing.frontend`, the code the listening daemon and the firmware run, so the
 model sees in training exactly what it sees in service. Labels: `_silence_`, `_unknown_`, then
 the keywords. Writes the trainer -> exporter contract files (see trainer/outputs.py) with the
 front-end parameters and the detection defaults the streaming daemon starts from.
@@ -16,13 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.argtypes import positive_float, positive_int
-from edge.speech_commands import cv_fold, label_set, speaker_fold
+from edge.core.argtypes import positive_float, positive_int
+from edge.hearing.speech_commands import cv_fold, label_set, speaker_fold
 from trainer.kws_corpus import DEFAULT_KEYWORDS
 from trainer.kws_models import ARCHITECTURES, DEFAULT_EPOCHS
 
 log = logging.getLogger(__name__)
-#: Streaming detection defaults written into the manifest (edge/listen.py reads them): run the
+#: Streaming detection defaults written into the manifest (edge/hearing/listen.py reads them): run the
 #: model every `inference_stride_ms` on the last clip, average the posteriors over
 #: `smoothing_window_ms`, report a keyword when the average exceeds `threshold` in at least
 #: `min_count` consecutive inferences, then stay quiet for `refractory_ms`.
@@ -81,7 +81,7 @@ def real_roles(corpus, folds: int | None, fold: int) -> np.ndarray:
 
 def load_data(args, words: tuple[str, ...], cv: tuple[int, int] | None) -> tuple[list[tuple[object, np.ndarray]], dict]:
     """[(corpus, role per clip)] for the synthetic corpus and/or --data, and their description."""
-    from edge.errors import InputError
+    from edge.core.errors import InputError
     from trainer.kws_corpus import CorpusConfig, load_corpus, speech_commands_corpus
 
     parts, data, real = [], {}, []
@@ -123,7 +123,7 @@ def augmented_copies(corpus, copies: int, seed: int) -> tuple[object, np.ndarray
 
 def features_by_role(parts, labels: list[str], frontend) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Front-end features (N, 98, 40, 1) and label indices for each role, in `labels` order."""
-    from edge.frontend import clips_features
+    from edge.hearing.frontend import clips_features
 
     index = {label: i for i, label in enumerate(labels)}
     out = {}
@@ -145,7 +145,7 @@ def kws_meta(name: str, labels: list[str], frontend, training: dict, data: dict)
         "task": "kws",
         "labels": labels,
         "input": {"shape": [*frontend.feature_shape, 1], "dtype": "float32", "range": [0.0, 26.0],
-                  "layout": "frames x channels x 1: microfrontend features (edge.frontend)"},
+                  "layout": "frames x channels x 1: microfrontend features (edge.hearing.frontend)"},
         "frontend": frontend.to_dict(),
         "detection": {**DETECTION, "fresh_frontend": not frontend.clip_warmup},
         "training": training,
@@ -156,8 +156,8 @@ def kws_meta(name: str, labels: list[str], frontend, training: dict, data: dict)
 def check_init_from(model_dir: Path, labels: list[str], warm_frontend: bool) -> dict:
     """train_meta.json of the model to start from, refused unless it has exactly these labels and
     was trained on the same kind of features (fresh or warm front-end)."""
-    from edge.errors import InputError
-    from edge.fileio import read_json
+    from edge.core.errors import InputError
+    from edge.core.fileio import read_json
 
     meta_path, keras_path = model_dir / "train_meta.json", model_dir / "keras" / "model.keras"
     if not meta_path.is_file() or not keras_path.is_file():
@@ -174,8 +174,8 @@ def check_init_from(model_dir: Path, labels: list[str], warm_frontend: bool) -> 
 
 
 def run(args) -> int:
-    from edge.errors import InputError
-    from edge.frontend import RUNTIME_PARAMS
+    from edge.core.errors import InputError
+    from edge.hearing.frontend import RUNTIME_PARAMS
     from trainer.fit import FitConfig, fit
     from trainer.kws_corpus import parse_words
     from trainer.kws_models import count_macs, spec_augment

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edge import plots
-from edge.errors import OutputError
-from edge.fileio import atomic_save_npz, atomic_write_json
+from edge.core import plots
+from edge.core.errors import OutputError
+from edge.core.fileio import atomic_save_npz, atomic_write_json
 
 
 #: What a previous run in the same folder left that could pass for this run's result.

@@ -3,8 +3,8 @@
 MNIST is handwriting; meters, labels and displays use printed or seven-segment digits. Rendering
 0-9 from every installed face (DejaVu, FreeFont, Liberation, DSEG seven/fourteen-segment, ...) and
 degrading them with perspective, lighting, blur, sensor noise and JPEG gives a second training
-source. Crops are cut by the reader's own `edge.digit_reader.locate` (which ends in
-`edge.image.to_mnist`), so training and serving see identical preprocessing.
+source. Crops are cut by the reader's own `edge.seeing.digit_reader.locate` (which ends in
+`edge.seeing.image.to_mnist`), so training and serving see identical preprocessing.
 """
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from edge.digit_reader import ReaderConfig, locate
-from edge.errors import InputError
-from edge.image import to_mnist
+from edge.seeing.digit_reader import ReaderConfig, locate
+from edge.core.errors import InputError
+from edge.seeing.image import to_mnist
 
 log = logging.getLogger(__name__)
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.camera import parse_size
-from edge.digits_bench import GROUND_TRUTH
-from edge.errors import InputError
-from edge.fileio import atomic_write_bytes, atomic_write_text
+from edge.seeing.camera import parse_size
+from edge.seeing.scene_bench import GROUND_TRUTH
+from edge.core.errors import InputError
+from edge.core.fileio import atomic_write_bytes, atomic_write_text
 from trainer.printed_digits import digit_fonts, jpeg, lighting, perspective, render_glyph, sensor
 
 KINDS = ("handwritten", "printed", "mixed")

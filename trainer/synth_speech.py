@@ -46,8 +46,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from edge.audio import SAMPLE_RATE, resample, to_int16
-from edge.errors import InputError, TinysenseError
+from edge.hearing.audio import SAMPLE_RATE, resample, to_int16
+from edge.core.errors import InputError, TinysenseError
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.digit_reader import ReaderConfig, locate, to_gray
-from edge.errors import InputError
+from edge.seeing.digit_reader import ReaderConfig, locate, to_gray
+from edge.core.errors import InputError
 from tests.camera.conftest import number_image
 
 

@@ -7,10 +7,10 @@ import cv2
 import numpy as np
 import pytest
 
-from edge import camera
+from edge.seeing import camera
 from edge.cli import main
-from edge.digit_reader import DigitReader, locate
-from edge.interpreter import DeviceError, TFLiteModel
+from edge.seeing.digit_reader import DigitReader, locate
+from edge.core.interpreter import DeviceError, TFLiteModel
 from tests.camera.conftest import number_image
 
 

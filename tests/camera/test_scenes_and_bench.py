@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from edge.cli import build_parser, main
-from edge.digits_bench import compare
+from edge.seeing.scene_bench import compare
 from trainer.printed_digits import digit_fonts, mix_printed, printed_digits
 
 

@@ -28,7 +28,7 @@ def embedded_images() -> tuple[np.ndarray, np.ndarray]:
 
 
 def golden_outputs(keras_model) -> dict[str, np.ndarray]:
-    from edge.interpreter import TFLiteModel
+    from edge.core.interpreter import TFLiteModel
     from export.convert import convert
 
     images, _ = embedded_images()

@@ -4,10 +4,10 @@ import shutil
 
 import pytest
 
-from edge.bundle import Bundle
+from edge.core.bundle import Bundle
 from edge.cli import main
-from edge.errors import BundleError
-from edge.fileio import sha256_file
+from edge.core.errors import BundleError
+from edge.core.fileio import sha256_file
 
 
 @pytest.fixture
@@ -83,7 +83,7 @@ def test_hand_edited_manifest_is_refused_in_one_line(bundle_copy, capsys, change
 
 def test_bundle_of_another_task(bundle_copy, capsys):
     """A digits bundle given to the keyword spotter (and the reverse) is refused by name, not run."""
-    from edge.spotter import KeywordSpotter
+    from edge.hearing.spotter import KeywordSpotter
 
     with pytest.raises(BundleError, match="manifest.json: a 'digits' bundle; this needs a 'kws' bundle"):
         KeywordSpotter.from_bundle(bundle_copy)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edge.bundle import Bundle
+from edge.core.bundle import Bundle
 from edge.cli import main
 
 
@@ -98,12 +98,25 @@ def test_bench_json_and_regression_gate(digits_bundle, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "REGRESSION int8: accuracy" in out and "REGRESSION int8: p50 latency" in out
 
+    # A gate that compares nothing fails: a baseline of another model, or with no variant in common.
+    other = json.loads(results.read_text())
+    other.update(model="kws", task="kws")
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    assert main(["bench", str(digits_bundle), "--variants", "int8", "--runs", "20", "--baseline", str(tmp_path / "other.json")]) == 1
+    assert "REGRESSION the baseline is for task 'kws', not 'digits'" in capsys.readouterr().out
+    int8_only = json.loads(results.read_text())
+    int8_only["variants"] = {"int8": int8_only["variants"]["int8"]}
+    (tmp_path / "int8_only.json").write_text(json.dumps(int8_only))
+    assert main(["bench", str(digits_bundle), "--variants", "float16", "--runs", "20", "--baseline",
+                 str(tmp_path / "int8_only.json"), "--max-latency-ratio", "50"]) == 1
+    assert "no variant in common" in capsys.readouterr().out
+
 
 def test_mnist_download_path_uses_keras_get_file(tmp_path):
     """The real download code, pointed at a local file:// origin (tests never download)."""
     import hashlib
 
-    from edge.errors import InputError
+    from edge.core.errors import InputError
     from trainer.digits_data import load_download
 
     rng = np.random.default_rng(0)

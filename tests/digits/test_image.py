@@ -1,10 +1,10 @@
-"""Image loading for any Pillow mode and the MNIST convention of edge.image."""
+"""Image loading for any Pillow mode and the MNIST convention of edge.seeing.image."""
 import numpy as np
 import pytest
 from PIL import Image
 
-from edge.errors import InputError
-from edge.image import load_gray, to_mnist
+from edge.core.errors import InputError
+from edge.seeing.image import load_gray, to_mnist
 
 
 def digit_like(size=28):

@@ -4,8 +4,8 @@ import gzip
 import numpy as np
 import pytest
 
-from edge.errors import InputError
-from edge.mnist import load_split, read_idx
+from edge.core.errors import InputError
+from edge.seeing.mnist import load_split, read_idx
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

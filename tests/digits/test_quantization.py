@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from edge.bundle import Bundle
+from edge.core.bundle import Bundle
 from export.tflm import run_tflm
 from tests.digits.make_golden import CALIBRATION, GOLDEN, INPUTS, embedded_images, golden_outputs
 
@@ -92,7 +92,7 @@ def test_converter_output_matches_the_golden_record():
 
 
 def test_quantize_rounds_and_clips_like_tflite():
-    from edge.quant import dequantize, quantize
+    from edge.core.quant import dequantize, quantize
 
     model_input = np.array([-1000.0, -0.5, 0.49, 0.5, 1.5, 1000.0])
     np.testing.assert_array_equal(quantize(model_input, 1.0, 0, np.int8), [-128, -1, 0, 1, 2, 127])

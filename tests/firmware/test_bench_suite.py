@@ -6,10 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from edge.bench_suite import matmul_macs_per_s, peer, profile_ops, stream_audio
+from edge.bench.suite import matmul_macs_per_s, peer, profile_ops, stream_audio
 from edge.cli import main
-from edge.flatbuffer import read_graph, truncated_model
-from edge.interpreter import TFLiteModel
+from edge.core.flatbuffer import read_graph, truncated_model
+from edge.core.interpreter import TFLiteModel
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ import stat
 import pytest
 
 from edge.cli import main
-from edge.interpreter import DeviceError, TFLiteModel
+from edge.core.interpreter import DeviceError, TFLiteModel
 from export.edgetpu import check_graph, first_fallback
-from edge.flatbuffer import ModelGraph, Operator, Tensor, read_graph
+from edge.core.flatbuffer import ModelGraph, Operator, Tensor, read_graph
 
 
 def tensor(index, dtype="INT8", shape=(1, 8), signature=None, constant=False):

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.bundle import Bundle
+from edge.core.bundle import Bundle
 from edge.cli import main
 from export.firmware import ARENA_MARGIN, check, op_method, parse_c_array
-from edge.flatbuffer import read_graph
+from edge.core.flatbuffer import read_graph
 from export.tflm import run_tflm
 
 
@@ -116,8 +116,8 @@ def test_committed_firmware_assets_have_not_drifted():
 
 @pytest.mark.parametrize("warm", [False, True])
 def test_kws_audio_vector_runs_the_front_end_and_survives_regeneration(tiny_kws_int8, tmp_path, warm):
-    from edge.frontend import Frontend, FrontendParams
-    from edge.interpreter import TFLiteModel
+    from edge.hearing.frontend import Frontend, FrontendParams
+    from edge.core.interpreter import TFLiteModel
     from export.firmware import generate, synthetic_clip, write_files
 
     model_bytes, inputs = tiny_kws_int8

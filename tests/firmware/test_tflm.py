@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.errors import BundleError
-from edge.interpreter import TFLiteModel
-from edge.flatbuffer import count_macs, read_graph
+from edge.core.errors import BundleError
+from edge.core.interpreter import TFLiteModel
+from edge.core.flatbuffer import count_macs, read_graph
 from export.tflm import ARENA_ALIGNMENT, _allocates, measure_arena_bytes, run_tflm
 
 
@@ -62,7 +62,7 @@ def test_dead_model_is_refused_before_tflm_aborts():
     import keras
     import tensorflow as tf
 
-    from edge.micro import MicroModel
+    from edge.core.micro import MicroModel
 
     model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4, kernel_initializer="zeros"), keras.layers.Softmax()])
     inputs = np.random.default_rng(0).random((20, 8)).astype(np.float32)

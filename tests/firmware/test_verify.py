@@ -5,10 +5,10 @@ import json
 
 import numpy as np
 
-from edge.bundle import Bundle
+from edge.core.bundle import Bundle
 from edge.cli import main
-from edge.flatbuffer import read_graph, truncated_model
-from edge.interpreter import TFLiteModel
+from edge.core.flatbuffer import read_graph, truncated_model
+from edge.core.interpreter import TFLiteModel
 from export.tflm import run_tflm
 from export.verify import compare_raw, failures, int8_variants, verify_variant
 

@@ -1,7 +1,7 @@
 """Regenerate the front-end golden vectors: `python -m tests.kws.make_golden`.
 
 Run it only when the front-end is meant to change; the committed wavs are the fixed inputs and
-the .npy files are what `edge.frontend` computed from them when they were made.
+the .npy files are what `edge.hearing.frontend` computed from them when they were made.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from edge.frontend import RUNTIME_PARAMS, Frontend
+from edge.hearing.frontend import RUNTIME_PARAMS, Frontend
 
 GOLDEN = Path(__file__).parent / "golden"
 RATE = RUNTIME_PARAMS.sample_rate

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from edge.errors import BundleError, InputError
-from edge.frontend import RUNTIME_PARAMS, Frontend, FrontendParams, check_bundle_frontend, clips_features
+from edge.core.errors import BundleError, InputError
+from edge.hearing.frontend import RUNTIME_PARAMS, Frontend, FrontendParams, check_bundle_frontend, clips_features
 
 GOLDEN = Path(__file__).parent / "golden"
 NAMES = ("chirp", "noisy_bursts", "yes_espeak")
@@ -120,7 +120,7 @@ WARM = FrontendParams(clip_warmup=True)
 
 def test_warm_clip_features_are_what_a_running_stream_computes():
     """A model trained on warm features sees the same numbers from the daemon's continuous front-end."""
-    from edge.spotter import DetectionParams, KeywordSpotter
+    from edge.hearing.spotter import DetectionParams, KeywordSpotter
 
     rng = np.random.default_rng(3)
     clip = (rng.standard_normal(16000) * np.linspace(200, 3000, 16000)).astype(np.int16)

@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from edge.bundle import Bundle
-from edge.frontend import RUNTIME_PARAMS, clips_features
+from edge.core.bundle import Bundle
+from edge.hearing.frontend import RUNTIME_PARAMS, clips_features
 from tests.builders_kws import KWS_WORDS
 
 

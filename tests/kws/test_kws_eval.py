@@ -6,12 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.audio import write_wav
-from edge.bundle import Bundle
+from edge.hearing.audio import write_wav
+from edge.core.bundle import Bundle
 from edge.cli import main
-from edge.errors import BundleError, InputError
-from edge.frontend import RUNTIME_PARAMS
-from edge.kws_eval import load_eval_data
+from edge.core.errors import BundleError, InputError
+from edge.hearing.frontend import RUNTIME_PARAMS
+from edge.hearing.kws_eval import load_eval_data
 
 LABELS = ["_silence_", "_unknown_", "yes", "no"]
 
@@ -78,8 +78,8 @@ def test_a_warm_frontend_model_is_trained_and_evaluated_on_warm_features(tmp_pat
     `bench --data` computes the clips' features the way training did."""
     import json
 
-    from edge.frontend import FrontendParams, clips_features
-    from edge.speech_commands import load_items, read_clip
+    from edge.hearing.frontend import FrontendParams, clips_features
+    from edge.hearing.speech_commands import load_items, read_clip
 
     root = tmp_path / "sc_full"
     for n in range(40):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.flatbuffer import read_graph
+from edge.core.flatbuffer import read_graph
 from export.convert import convert
 from export.edgetpu import check_graph, first_fallback
 from export.tflm import measure_arena_bytes

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from edge.cli import main
-from edge.speech_commands import speaker_fold
+from edge.hearing.speech_commands import speaker_fold
 from trainer.kws_train import augmented_copies, real_roles
 
 
@@ -42,7 +42,7 @@ def test_real_copies_of_a_folder_that_holds_every_clip_out(tmp_path, capsys):
     import numpy as np
     import soundfile as sf
 
-    from edge.speech_commands import speaker_split
+    from edge.hearing.speech_commands import speaker_split
 
     speaker = next(f"{n:08x}" for n in range(1000) if speaker_split(f"{n:08x}") == "test")
     for folder, name in (("yes", f"{speaker}_nohash_0.wav"), ("_unknown_", f"bed_{speaker}_nohash_0.wav")):
@@ -113,7 +113,7 @@ def test_augmented_copies_of_real_clips_are_new_training_clips():
 def test_init_from_needs_a_model_with_the_same_labels_and_features(tmp_path):
     import json
 
-    from edge.errors import InputError
+    from edge.core.errors import InputError
     from trainer.kws_train import check_init_from
 
     labels = ["_silence_", "_unknown_", "yes"]

@@ -1,4 +1,4 @@
-"""edge.audio: every file becomes 16 kHz mono int16; bad files are one clear InputError."""
+"""edge.hearing.audio: every file becomes 16 kHz mono int16; bad files are one clear InputError."""
 from __future__ import annotations
 
 import logging
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from edge.audio import SAMPLE_RATE, read_audio, resample, to_int16, write_wav
-from edge.errors import InputError
+from edge.hearing.audio import SAMPLE_RATE, read_audio, resample, to_int16, write_wav
+from edge.core.errors import InputError
 
 
 def tone(rate: int, seconds: float = 0.5, freq: float = 440.0, amplitude: float = 0.5) -> np.ndarray:
@@ -30,10 +30,10 @@ def test_int16_16k_mono_read_unchanged(tmp_path):
 
 
 def test_stereo_44k_is_mixed_and_resampled_with_log(tmp_path, caplog, monkeypatch):
-    monkeypatch.setattr("edge.audio._logged", set())
+    monkeypatch.setattr("edge.hearing.audio._logged", set())
     left, right = tone(44100, freq=440.0, amplitude=0.4), tone(44100, freq=440.0, amplitude=0.2)
     sf.write(tmp_path / "stereo.wav", np.stack([left, right], axis=1), 44100, subtype="PCM_16")
-    with caplog.at_level(logging.INFO, logger="edge.audio"):
+    with caplog.at_level(logging.INFO, logger="edge.hearing.audio"):
         out = read_audio(tmp_path / "stereo.wav")
     assert out.dtype == np.int16 and out.ndim == 1
     assert len(out) == SAMPLE_RATE // 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.audio import SAMPLE_RATE
+from edge.hearing.audio import SAMPLE_RATE
 from trainer.audio_augment import (AugmentConfig, Augmenter, colored_noise, gain, mix_at_snr, reverb,
                                    room_impulse_response, speed, time_shift)
 

@@ -7,8 +7,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from edge.audio import write_wav
-from edge.errors import InputError
+from edge.hearing.audio import write_wav
+from edge.core.errors import InputError
 from trainer import kws_corpus
 from trainer.kws_corpus import (Corpus, CorpusConfig, concatenate, load_corpus, parse_words, speech_commands_corpus,
                                 unknown_vocabulary)

@@ -1,4 +1,4 @@
-"""edge.speech_commands on tiny generated folders in both packagings (never the shared data)."""
+"""edge.hearing.speech_commands on tiny generated folders in both packagings (never the shared data)."""
 from __future__ import annotations
 
 from collections import Counter
@@ -6,9 +6,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from edge.audio import write_wav
-from edge.errors import InputError
-from edge.speech_commands import (SILENCE, UNKNOWN, label_set, load_background_noise, load_items, read_clip,
+from edge.hearing.audio import write_wav
+from edge.core.errors import InputError
+from edge.hearing.speech_commands import (SILENCE, UNKNOWN, label_set, load_background_noise, load_items, read_clip,
                                   speaker_split)
 
 KEYWORDS = ["yes", "no"]

@@ -6,7 +6,7 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from edge.audio import SAMPLE_RATE
+from edge.hearing.audio import SAMPLE_RATE
 from trainer import synth_speech
 from trainer.synth_speech import (NON_KEYWORD_SENTENCES, Speaker, SynthesizerMissing, WordTooLong, installed_voices,
                                   require_engine, speaker_pool, synthesize, synthesize_sentence, synthesize_words,

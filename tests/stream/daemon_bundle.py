@@ -30,8 +30,8 @@ def augment(clip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def build_daemon_bundle(out_dir: Path, voice=None) -> Path:
     from edge.cli import main
-    from edge.frontend import RUNTIME_PARAMS, clips_features
-    from edge.speech_commands import label_set
+    from edge.hearing.frontend import RUNTIME_PARAMS, clips_features
+    from edge.hearing.speech_commands import label_set
     from trainer.fit import FitConfig, fit
     from trainer.kws_models import tiny
     from trainer.kws_train import kws_meta

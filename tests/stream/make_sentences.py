@@ -1,4 +1,4 @@
-"""Write synthetic non-keyword sentences as wavs, for `python -m edge.stream_bench --sentences DIR`.
+"""Write synthetic non-keyword sentences as wavs, for `python -m edge.bench.stream --sentences DIR`.
 
     python -m tests.stream.make_sentences DIR [--speakers 10]
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edge.audio import write_wav
+from edge.hearing.audio import write_wav
 from trainer.synth_speech import NON_KEYWORD_SENTENCES, speaker_pool, synthesize_sentence
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.audio import SAMPLE_RATE
+from edge.hearing.audio import SAMPLE_RATE
 
 
 @dataclass(frozen=True)

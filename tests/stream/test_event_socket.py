@@ -6,8 +6,8 @@ import socket
 
 import pytest
 
-from edge.errors import TinysenseError
-from edge.event_socket import EventSocket
+from edge.core.errors import TinysenseError
+from edge.hearing.event_socket import EventSocket
 
 
 def connect(path) -> socket.socket:

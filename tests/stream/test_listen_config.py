@@ -6,8 +6,8 @@ import argparse
 import pytest
 
 from edge.cli import main
-from edge.errors import InputError
-from edge.listen import add_arguments, parse_threshold, resolve_settings
+from edge.core.errors import InputError
+from edge.hearing.listen import add_arguments, parse_threshold, resolve_settings
 
 
 def parse(*argv: str) -> argparse.Namespace:

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from edge.cli import main
-from edge.listen import read_config
+from edge.hearing.listen import read_config
 from tests.stream.daemon_bundle import WORDS
 
 KEYWORD = WORDS[0]
@@ -58,6 +58,6 @@ def test_install_service_refuses_settings_the_daemon_would_refuse(daemon_bundle,
 
 
 def test_unit_escapes_systemd_specifiers(tmp_path):
-    from edge.service import unit_text
+    from edge.hearing.service import unit_text
 
     assert "ExecStart=/opt/100%%/tinysense listen" in unit_text("/opt/100%/tinysense", "/etc/x.toml", "tinysense")

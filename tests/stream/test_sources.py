@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from edge.audio import resample, write_wav
-from edge.audio_sources import MicrophoneSource, StdinSource, StreamResampler, WavSource
+from edge.hearing.audio import resample, write_wav
+from edge.hearing.audio_sources import MicrophoneSource, StdinSource, StreamResampler, WavSource
 
 
 @pytest.mark.parametrize("rate", [44100, 48000, 8000])
@@ -41,7 +41,7 @@ def test_wav_source_streams_what_read_audio_reads(tmp_path, rate, channels, tole
     stereo within 1 LSB (the stream rounds to int16 before resampling)."""
     import soundfile as sf
 
-    from edge.audio import read_audio
+    from edge.hearing.audio import read_audio
 
     audio = np.random.default_rng(3).normal(0, 0.1, (rate * 2 + 123, channels)).astype(np.float32)
     sf.write(tmp_path / "a.wav", audio, rate, subtype="PCM_16")
@@ -53,7 +53,7 @@ def test_wav_source_streams_what_read_audio_reads(tmp_path, rate, channels, tole
 def test_wav_source_refuses_nan_samples_in_one_line(tmp_path):
     import soundfile as sf
 
-    from edge.errors import InputError
+    from edge.core.errors import InputError
 
     samples = np.zeros(16000, np.float32)
     samples[12000] = np.nan
@@ -153,7 +153,7 @@ def test_microphone_survives_open_failures_overflow_and_a_vanished_device(caplog
 
     source = MicrophoneSource("usb", pyaudio_module=fake, sleep=sleep, stall_seconds=0.6)
     received = 0
-    with caplog.at_level(logging.INFO, logger="edge.audio_sources"):
+    with caplog.at_level(logging.INFO, logger="edge.hearing.audio_sources"):
         for chunk in source.chunks(stop):
             received += len(chunk)
             if len(fake.opened) == 2 and received >= 2 * 5 * 4800 * 16000 // 48000 - 2 * 1600:
@@ -174,7 +174,7 @@ def test_microphone_names_the_devices_when_the_one_asked_for_is_missing(caplog):
         return len(calls) >= 3  # pretend a stop signal came during the third wait
 
     source = MicrophoneSource("nonexistent", pyaudio_module=FakePyAudio(), sleep=sleep)
-    with caplog.at_level(logging.WARNING, logger="edge.audio_sources"):
+    with caplog.at_level(logging.WARNING, logger="edge.hearing.audio_sources"):
         assert list(source.chunks(stop)) == []
     assert calls == [1.0, 2.0, 4.0]
     assert "1: USB PnP Sound Device" in caplog.text

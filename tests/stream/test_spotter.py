@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.errors import BundleError, InputError
-from edge.spotter import DetectionParams, KeywordSpotter
+from edge.core.errors import BundleError, InputError
+from edge.hearing.spotter import DetectionParams, KeywordSpotter
 from tests.stream.fakes import LABELS, energy_classifier, stream_with_beeps
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from edge.stream_bench import Stream, main, score
+from edge.bench.stream import Stream, main, score
 
 
 def test_hits_misses_and_false_accepts_are_counted_by_the_rules():
@@ -59,8 +59,8 @@ def test_a_small_run_writes_results_a_det_curve_and_the_peer_comparison(daemon_b
 def test_cv_fold_streams_exactly_the_clips_train_kws_held_out(tmp_path):
     """`--cv-folds K --cv-fold I` streams the keyword and other-word clips that
     `train kws --cv-folds K --cv-fold I` held out, and no others."""
-    from edge.speech_commands import load_items
-    from edge.stream_bench import build_streams, folder_clips
+    from edge.hearing.speech_commands import load_items
+    from edge.bench.stream import build_streams, folder_clips
     from tests.stream.speech import noise
     from trainer.kws_corpus import speech_commands_corpus
     from trainer.kws_train import real_roles
@@ -92,5 +92,5 @@ def test_cv_fold_streams_exactly_the_clips_train_kws_held_out(tmp_path):
 def test_bad_input_fails_with_one_line(args, message, tmp_path, capsys):
     assert main([a.format(tmp=tmp_path) for a in args]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [err[0]] and err[0].startswith("python -m edge.stream_bench: error:")
+    assert err == [err[0]] and err[0].startswith("python -m edge.bench.stream: error:")
     assert message.format(tmp=tmp_path) in err[0]

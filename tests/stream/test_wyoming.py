@@ -7,8 +7,8 @@ import threading
 
 import numpy as np
 
-from edge.spotter import DetectionParams, KeywordSpotter
-from edge.wyoming import read_event, serve, write_event
+from edge.hearing.spotter import DetectionParams, KeywordSpotter
+from edge.hearing.wyoming import read_event, serve, write_event
 from tests.stream.fakes import LABELS, energy_classifier, stream_with_beeps
 
 
@@ -75,7 +75,7 @@ def test_malformed_events_are_refused_in_one_line():
 
     import pytest
 
-    from edge.errors import InputError
+    from edge.core.errors import InputError
 
     for raw, message in [(b'[1, 2]\n', "JSON object with a 'type'"),
                          (b'{"type": "x", "data_length": "x"}\n', "data_length must be a whole number"),

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.errors import BundleError
-from edge.fileio import read_json, sha256_file
-from edge.interpreter import TFLiteModel
+from edge.core.errors import BundleError
+from edge.core.fileio import read_json, sha256_file
+from edge.core.interpreter import TFLiteModel
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1

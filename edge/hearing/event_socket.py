@@ -15,7 +15,7 @@ import socket
 import stat
 from pathlib import Path
 
-from edge.errors import TinysenseError
+from edge.core.errors import TinysenseError
 
 log = logging.getLogger(__name__)
 

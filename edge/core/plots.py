@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.fileio import atomic_write_bytes
+from edge.core.fileio import atomic_write_bytes
 
 
 def available() -> bool:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.errors import BundleError, TinysenseError
-from edge.native import quiet_native_stderr
-from edge.quant import dequantize, quantize
+from edge.core.errors import BundleError, TinysenseError
+from edge.core.native import quiet_native_stderr
+from edge.core.quant import dequantize, quantize
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from edge.errors import OutputError
+from edge.core.errors import OutputError
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, durable: bool = True) -> Path:

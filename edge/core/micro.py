@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge.errors import BundleError, TinysenseError
+from edge.core.errors import BundleError, TinysenseError
 
 #: TFLM's int8 softmax scales its input by scale * 2**26 (beta 1) and aborts the whole process
 #: (QuantizeMultiplierGreaterThanOne) unless that exceeds 1.
@@ -24,7 +24,7 @@ def check_micro_kernels(model_bytes: bytes, source: str = "<model bytes>") -> No
     Seen on a model whose activations are all near zero (untrained, or dead ReLUs): the logits'
     scale falls below what the int8 softmax kernel accepts.
     """
-    from edge.flatbuffer import read_graph
+    from edge.core.flatbuffer import read_graph
 
     for op in read_graph(model_bytes, source).operators:
         if op.name == "SOFTMAX" and op.inputs and op.inputs[0].dtype in ("INT8", "UINT8") and op.inputs[0].scales:

@@ -18,8 +18,8 @@ from typing import BinaryIO
 import numpy as np
 
 from edge import __version__
-from edge.audio_sources import StreamResampler
-from edge.errors import InputError
+from edge.hearing.audio_sources import StreamResampler
+from edge.core.errors import InputError
 
 log = logging.getLogger(__name__)
 

@@ -23,9 +23,9 @@ import tomllib
 from datetime import datetime, timezone
 from pathlib import Path
 
-from edge.argtypes import positive_float
-from edge.errors import InputError
-from edge.memory import memory_mb
+from edge.core.argtypes import positive_float
+from edge.core.errors import InputError
+from edge.core.memory import memory_mb
 
 log = logging.getLogger("tinysense.listen")
 
@@ -242,7 +242,7 @@ class Listener:
 
     @staticmethod
     def make_spotter(settings: dict):
-        from edge.spotter import KeywordSpotter
+        from edge.hearing.spotter import KeywordSpotter
 
         return KeywordSpotter.from_bundle(
             settings["model"], variant=settings.get("variant"), keywords=settings["keywords"],
@@ -255,12 +255,12 @@ class Listener:
     def make_socket(path: str | None):
         if not path:
             return None
-        from edge.event_socket import EventSocket
+        from edge.hearing.event_socket import EventSocket
 
         return EventSocket(path)
 
     def open_source(self):
-        from edge.audio_sources import open_source
+        from edge.hearing.audio_sources import open_source
 
         s = self.settings
         return open_source(wav=s.get("wav"), fast=bool(s.get("fast")), stdin=sys.stdin.buffer if s.get("stdin") else None,
@@ -317,7 +317,7 @@ class Listener:
 
     def serve_wyoming(self) -> int:
         """Wyoming mode: each Home Assistant connection gets a fresh spotter from the current settings."""
-        from edge.wyoming import serve
+        from edge.hearing.wyoming import serve
 
         def make_spotter():
             with self.lock:

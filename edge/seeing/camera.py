@@ -16,9 +16,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.errors import InputError
-from edge.image import load_gray
-from edge.interpreter import DeviceError
+from edge.core.errors import InputError
+from edge.seeing.image import load_gray
+from edge.core.interpreter import DeviceError
 
 log = logging.getLogger(__name__)
 

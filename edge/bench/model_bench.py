@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from edge.argtypes import non_negative_int, positive_int
-from edge import bench_suite, plots
-from edge.bundle import Bundle
-from edge.errors import InputError, TinysenseError
-from edge.fileio import atomic_write_json, read_json
-from edge.memory import memory_mb
+from edge.core.argtypes import non_negative_int, positive_int
+from edge.bench import suite as bench_suite
+from edge.bench.timing import percentiles_ms, time_invocations
+from edge.core import plots
+from edge.core.bundle import Bundle
+from edge.core.errors import InputError, TinysenseError
+from edge.core.fileio import atomic_write_json, read_json
+from edge.core.memory import memory_mb
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +54,12 @@ def load_eval(bundle: Bundle, data_dir: Path | None, limit: int | None) -> tuple
         x, y = bundle.eval_data()
         source = f"{bundle.root / bundle.manifest['eval']['file']} ({bundle.manifest['eval'].get('source', '')})"
     elif bundle.task == "digits":
-        from edge.mnist import load_split
+        from edge.seeing.mnist import load_split
 
         x, y = load_split(data_dir, "test")
         x, source = x[..., np.newaxis], f"MNIST test split in {data_dir}"
     elif bundle.task == "kws":
-        from edge.kws_eval import load_eval_data
+        from edge.hearing.kws_eval import load_eval_data
 
         x, y = load_eval_data(bundle, data_dir)
         source = f"Speech Commands layout in {data_dir}"
@@ -72,24 +73,6 @@ def load_eval(bundle: Bundle, data_dir: Path | None, limit: int | None) -> tuple
 
 
 # -- measuring one variant (runs in a child process) -------------------------------------------
-def percentiles_ms(seconds: list[float]) -> dict[str, float]:
-    values = np.asarray(seconds) * 1000.0
-    return {"p50": float(np.percentile(values, 50)), "p90": float(np.percentile(values, 90)),
-            "p99": float(np.percentile(values, 99)), "mean": float(values.mean())}
-
-
-def time_invocations(model, raw_examples: np.ndarray, runs: int, warmup: int) -> list[float]:
-    for i in range(warmup):
-        model.invoke_raw(raw_examples[i % len(raw_examples)][np.newaxis])
-    timings = []
-    for i in range(runs):
-        example = raw_examples[i % len(raw_examples)][np.newaxis]
-        start = time.perf_counter()
-        model.invoke_raw(example)
-        timings.append(time.perf_counter() - start)
-    return timings
-
-
 def measure_variant(bundle_dir: str, variant: str, x: np.ndarray, y: np.ndarray, threads: int,
                     runs: int, warmup: int) -> dict:
     bundle = Bundle.load(bundle_dir)
@@ -143,12 +126,21 @@ def print_table(report: dict) -> None:
 
 
 def compare_with_baseline(report: dict, baseline: dict, max_drop_pp: float, max_ratio: float) -> list[str]:
-    """Human-readable regressions; empty when everything is within tolerance."""
+    """Human-readable regressions; empty when everything is within tolerance.
+
+    A baseline of another model or task, or one sharing no variant with the report, is itself a
+    problem: a gate that compared nothing must not pass.
+    """
+    for key in ("task", "model"):
+        if key in baseline and baseline[key] != report[key]:
+            return [f"the baseline is for {key} {baseline[key]!r}, not {report[key]!r}: nothing compared"]
+    common = [name for name in baseline.get("variants", {}) if name in report["variants"]]
+    if not common:
+        return [f"the baseline has no variant in common with this run (baseline: "
+                f"{', '.join(baseline.get('variants', {})) or 'none'}; run: {', '.join(report['variants'])}): nothing compared"]
     problems = []
-    for name, old in baseline.get("variants", {}).items():
-        new = report["variants"].get(name)
-        if new is None:
-            continue
+    for name in common:
+        old, new = baseline["variants"][name], report["variants"][name]
         drop = (old["accuracy"] - new["accuracy"]) * 100
         if drop > max_drop_pp:
             problems.append(f"{name}: accuracy {new['accuracy']:.4f} is {drop:.2f} pp below the baseline's {old['accuracy']:.4f}")

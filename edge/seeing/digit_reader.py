@@ -4,7 +4,7 @@ Pipeline: grayscale -> region of interest -> both ink polarities (dark-on-light,
 illumination normalisation (divide by a morphological background estimate, so shadows and
 gradients flatten) -> adaptive threshold -> connected components -> fragments of one digit merged
 (seven-segment displays, broken strokes) -> size / aspect / contrast filter -> lines, left to right
--> each crop to the MNIST convention with `edge.image.to_mnist` (the same function training uses)
+-> each crop to the MNIST convention with `edge.seeing.image.to_mnist` (the same function training uses)
 -> one batched call of the model -> the number string with per-digit confidences and boxes.
 
 `locate()` is the model-free half; `trainer.printed_digits` runs it on rendered digits so that
@@ -20,9 +20,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.errors import InputError, TinysenseError
-from edge.image import MNIST_SIZE, to_mnist
-from edge.interpreter import TFLiteModel
+from edge.core.errors import InputError, TinysenseError
+from edge.seeing.image import MNIST_SIZE, to_mnist
+from edge.core.interpreter import TFLiteModel
 
 log = logging.getLogger(__name__)
 
@@ -362,7 +362,7 @@ class DigitReader:
     @classmethod
     def from_bundle(cls, path: str | Path, variant: str | None = None, threads: int = 1,
                     config: ReaderConfig = ReaderConfig()) -> "DigitReader":
-        from edge.bundle import Bundle
+        from edge.core.bundle import Bundle
 
         bundle = Bundle.load(path, task="digits")
         return cls(bundle.open(variant, threads=threads), bundle.labels, config)

@@ -12,8 +12,8 @@ import logging
 import sys
 from pathlib import Path
 
-from edge.camera import parse_size
-from edge.errors import InputError
+from edge.seeing.camera import parse_size
+from edge.core.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def add_arguments(parser) -> None:
 
 
 def frames(args):
-    from edge import camera
+    from edge.seeing import camera
 
     if args.camera is not None:
         return camera.camera_frames(camera.camera_spec(args.camera), args.size, continuous=args.continuous,
@@ -75,8 +75,8 @@ def annotated_name(frame, out: Path) -> Path:
 def run(args) -> int:
     import cv2
 
-    from edge.digit_reader import DigitReader, ReaderConfig, annotate
-    from edge.fileio import atomic_write_bytes, atomic_write_json
+    from edge.seeing.digit_reader import DigitReader, ReaderConfig, annotate
+    from edge.core.fileio import atomic_write_bytes, atomic_write_json
 
     if args.threads == 1:
         cv2.setNumThreads(1)  # one core for the whole pipeline, as on a small board
@@ -84,7 +84,7 @@ def run(args) -> int:
     reader = DigitReader.from_bundle(args.model, args.variant, args.threads, config)
     log.info("reading digits with %s (%s, %d thread(s))", args.model, reader.model.path.name, args.threads)
     if args.bench is not None:
-        from edge.digits_bench import bench, print_report
+        from edge.seeing.scene_bench import bench, print_report
 
         result = bench(reader, args.bench)
         result["model"], result["variant"] = str(args.model), args.variant or "default"

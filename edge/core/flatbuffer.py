@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.errors import BundleError
-from edge.interpreter import check_flatbuffer
+from edge.core.errors import BundleError
+from edge.core.interpreter import check_flatbuffer
 
 
 def _schema():

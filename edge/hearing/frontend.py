@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 from pymicro_features import MicroFrontend
 
-from edge.audio import fit_clip
-from edge.errors import BundleError, InputError
+from edge.hearing.audio import fit_clip
+from edge.core.errors import BundleError, InputError
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from edge.errors import InputError
-from edge.fileio import atomic_write_text
+from edge.core.errors import InputError
+from edge.core.fileio import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -101,9 +101,9 @@ def under(root: Path, absolute: str) -> Path:
 
 def check_settings(model: Path, keywords: str | None, threshold: str | None) -> None:
     """Refuse now what the daemon would refuse at every start, in a systemd restart loop."""
-    from edge.bundle import Bundle
-    from edge.listen import parse_threshold, split_words
-    from edge.speech_commands import keywords_of
+    from edge.core.bundle import Bundle
+    from edge.hearing.listen import parse_threshold, split_words
+    from edge.hearing.speech_commands import keywords_of
 
     if not (model / "manifest.json").is_file():
         raise InputError(f"{model}: not a model bundle (no manifest.json); train and export one first")

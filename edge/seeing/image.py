@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 
-from edge.errors import InputError
+from edge.core.errors import InputError
 
 MNIST_SIZE = 28
 MNIST_FIT = 20

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.digit_reader import DigitReader
-from edge.errors import InputError
-from edge.image import load_gray
+from edge.seeing.digit_reader import DigitReader
+from edge.core.errors import InputError
+from edge.seeing.image import load_gray
 
 GROUND_TRUTH = "ground_truth.jsonl"
 

@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.audio import SAMPLE_RATE, fit_clip, read_audio
-from edge.errors import InputError
+from edge.hearing.audio import SAMPLE_RATE, fit_clip, read_audio
+from edge.core.errors import InputError
 
 log = logging.getLogger(__name__)
 

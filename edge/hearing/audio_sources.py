@@ -22,9 +22,9 @@ from typing import BinaryIO, Protocol
 
 import numpy as np
 
-from edge.audio import SAMPLE_RATE, check_finite, open_audio, resample, to_int16
-from edge.errors import InputError, TinysenseError
-from edge.native import quiet_native_stderr
+from edge.hearing.audio import SAMPLE_RATE, check_finite, open_audio, resample, to_int16
+from edge.core.errors import InputError, TinysenseError
+from edge.core.native import quiet_native_stderr
 
 log = logging.getLogger(__name__)
 

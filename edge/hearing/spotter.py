@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.bundle import MANIFEST, Bundle
-from edge.errors import BundleError, InputError
-from edge.frontend import Frontend, FrontendParams, as_int16, check_bundle_frontend
-from edge.speech_commands import keywords_of
+from edge.core.bundle import MANIFEST, Bundle
+from edge.core.errors import BundleError, InputError
+from edge.hearing.frontend import Frontend, FrontendParams, as_int16, check_bundle_frontend
+from edge.hearing.speech_commands import keywords_of
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ Public API:
     read_audio(path) -> np.ndarray            int16, mono, 16 kHz (converted with a log line)
     resample(samples, from_rate, to_rate)     scipy.signal.resample_poly; int16 in -> int16 out
     to_int16(samples) -> np.ndarray           float in [-1, 1] or int16 -> int16, clipped
-    write_wav(path, samples, rate=16000)      atomic 16-bit PCM wav (edge.fileio)
+    write_wav(path, samples, rate=16000)      atomic 16-bit PCM wav (edge.core.fileio)
 
 Bad input (missing, empty, unreadable or non-audio file) raises InputError naming the file.
 """
@@ -23,8 +23,8 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from edge.errors import InputError
-from edge.fileio import atomic_write_bytes
+from edge.core.errors import InputError
+from edge.core.fileio import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 

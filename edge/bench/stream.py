@@ -1,7 +1,7 @@
 """Streaming benchmark of a KWS bundle: false accepts per hour, false rejects, DET curve, CPU,
 latency and memory of the daemon's code path, side by side with pymicro-wakeword.
 
-    python -m edge.stream_bench --model models/kws --data ../shared/data/speech_commands_dev \
+    python -m edge.bench.stream --model models/kws --data ../shared/data/speech_commands_dev \
         [--sentences DIR] [--hours 1] --out bench/stream
 
 Streams are built from a Speech Commands folder: `_background_noise_` recordings cut into
@@ -23,13 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.audio import SAMPLE_RATE, read_audio
-from edge.bundle import Bundle
-from edge.errors import InputError, TinysenseError
-from edge.fileio import atomic_write_json
-from edge.memory import memory_mb
-from edge.speech_commands import cv_fold, fold_key, keywords_of, speaker_fold
-from edge.spotter import Decider, KeywordSpotter
+from edge.hearing.audio import SAMPLE_RATE, read_audio
+from edge.core.bundle import Bundle
+from edge.core.errors import InputError, TinysenseError
+from edge.core.fileio import atomic_write_json
+from edge.core.memory import memory_mb
+from edge.hearing.speech_commands import cv_fold, fold_key, keywords_of, speaker_fold
+from edge.hearing.spotter import Decider, KeywordSpotter
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +196,7 @@ def peer_cpu(audio: np.ndarray) -> dict:
 
 
 def frontend_cpu(audio: np.ndarray) -> float:
-    from edge.frontend import Frontend
+    from edge.hearing.frontend import Frontend
 
     frontend = Frontend()
     cpu = time.process_time()
@@ -237,7 +237,7 @@ def daemon_run(model: Path, audio: np.ndarray) -> dict:
 def det_plot(curves: dict[str, list[dict]], path: Path, title: str) -> None:
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
-    from edge.plots import pyplot, save_figure
+    from edge.core.plots import pyplot, save_figure
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4.8))
@@ -316,7 +316,7 @@ def evaluate(streams: dict[str, Stream], runs: dict[str, dict]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m edge.stream_bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m edge.bench.stream", description=__doc__.splitlines()[0])
     add_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)

@@ -1,6 +1,6 @@
 """Real speech for a keyword-spotting bundle: Speech Commands clips -> front-end features and labels.
 
-`tinysense bench models/kws --data DIR` calls `load_eval_data`. Features come from `edge.frontend`,
+`tinysense bench models/kws --data DIR` calls `load_eval_data`. Features come from `edge.hearing.frontend`,
 the code the listening daemon runs, and each clip's label is mapped by name onto the model's label
 order (the folder's keywords are the bundle's).
 """
@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.bundle import MANIFEST, Bundle
-from edge.errors import InputError
-from edge.frontend import RUNTIME_PARAMS, FrontendParams, check_bundle_frontend, clips_features
-from edge.speech_commands import UNKNOWN, Item, keywords_of, load_items, read_clip
+from edge.core.bundle import MANIFEST, Bundle
+from edge.core.errors import InputError
+from edge.hearing.frontend import RUNTIME_PARAMS, FrontendParams, check_bundle_frontend, clips_features
+from edge.hearing.speech_commands import UNKNOWN, Item, keywords_of, load_items, read_clip
 
 log = logging.getLogger(__name__)
 

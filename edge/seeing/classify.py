@@ -1,7 +1,7 @@
 """`tinysense classify-image`: label single-digit images with a digits bundle.
 
 Each image goes through the same MNIST-style preprocessing the model was trained with
-(edge.image.to_mnist). A bad image gets one error line and the others are still classified;
+(edge.seeing.image.to_mnist). A bad image gets one error line and the others are still classified;
 the exit status is 2 when any image failed.
 """
 from __future__ import annotations
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.bundle import Bundle
-from edge.errors import InputError
-from edge.image import load_gray, to_mnist
+from edge.core.bundle import Bundle
+from edge.core.errors import InputError
+from edge.seeing.image import load_gray, to_mnist
 
 
 def add_arguments(parser) -> None:

@@ -5,7 +5,7 @@ Adds to the bench report (all measured here, nothing estimated):
   and the Edge TPU, each with its latency and top-1 accuracy, or the reason it is unavailable;
 - a thread sweep (LiteRT + XNNPACK, 1..N threads);
 - a per-operator profile: LiteRT's Python API reports no op timings, so the model is cut after
-  each operator (edge.flatbuffer.truncated_model) and the prefixes are timed; the differences are
+  each operator (edge.core.flatbuffer.truncated_model) and the prefixes are timed; the differences are
   the operators' costs with the builtin kernels;
 - multiply-accumulates per inference (from the flatbuffer) against a measured matmul throughput
   of this machine, so the report says how close to the hardware each model runs;
@@ -27,11 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from edge import plots
-from edge.bundle import Bundle
-from edge.errors import TinysenseError
-from edge.fileio import atomic_write_text
-from edge.flatbuffer import count_macs, read_graph, truncated_model
+from edge.bench.timing import percentiles_ms, time_invocations
+from edge.core import plots
+from edge.core.bundle import Bundle
+from edge.core.errors import TinysenseError
+from edge.core.fileio import atomic_write_text
+from edge.core.flatbuffer import count_macs, read_graph, truncated_model
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +131,7 @@ def open_backend(bundle: Bundle, variant: str, backend: str, threads: int = 1):
 
 def open_micro(bundle: Bundle, variant: str):
     """TFLite Micro's interpreter with the arena the exporter measured for this model."""
-    from edge.micro import MicroModel
+    from edge.core.micro import MicroModel
 
     arena = bundle.manifest.get("tflm", {}).get("arena_bytes")
     if not arena:
@@ -139,7 +140,6 @@ def open_micro(bundle: Bundle, variant: str):
 
 
 def time_raw(model, raw: np.ndarray, runs: int, warmup: int) -> dict:
-    from edge.bench import percentiles_ms, time_invocations
 
     latency = percentiles_ms(time_invocations(model, raw, runs, warmup))
     return {"latency_ms": latency, "inferences_per_s": 1000.0 / latency["mean"]}
@@ -180,7 +180,7 @@ def thread_sweep(bundle: Bundle, variants: list[str], x: np.ndarray, max_threads
 
 def profile_ops(model_bytes: bytes, raw: np.ndarray, runs: int) -> list[dict]:
     """Per-operator time (ms) with LiteRT's builtin kernels, from timing every model prefix."""
-    from edge.interpreter import TFLiteModel
+    from edge.core.interpreter import TFLiteModel
 
     graph = read_graph(model_bytes)
     prefix_ms = [0.0]
@@ -208,7 +208,7 @@ def stream_audio(seconds: float = STREAM_SECONDS) -> np.ndarray:
 
 def streaming_rtf(bundle: Bundle, variant: str, audio: np.ndarray) -> dict:
     """CPU seconds per second of audio for the whole spotter (front-end, model, smoothing)."""
-    from edge.spotter import KeywordSpotter
+    from edge.hearing.spotter import KeywordSpotter
 
     with KeywordSpotter.from_bundle(bundle.root, variant=variant) as spotter:
         start = time.process_time()
@@ -227,8 +227,8 @@ def peer(audio: np.ndarray, runs: int, warmup: int) -> dict:
         import pymicro_wakeword
     except ImportError:
         raise Unavailable("pymicro-wakeword is not installed (pip install 'tinysense[dev]')") from None
-    from edge.interpreter import TFLiteModel
-    from edge.stream_bench import peer_cpu
+    from edge.core.interpreter import TFLiteModel
+    from edge.bench.stream import peer_cpu
 
     cpu = peer_cpu(audio)["cpu_s"]
     model_path = Path(pymicro_wakeword.__file__).parent / "models" / f"{PEER_MODEL}.tflite"
@@ -365,7 +365,7 @@ def markdown(report: dict) -> str:
 
 def chart(report: dict, path: Path) -> Path:
     """p50 latency per variant and backend, and the thread sweep, side by side."""
-    from edge.plots import pyplot
+    from edge.core.plots import pyplot
 
     plt = pyplot()
 
