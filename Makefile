@@ -10,9 +10,9 @@ TINYSENSE ?= $(VENV)/bin/tinysense
 PY ?= $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian / Raspberry Pi OS packages: speech synthesizers for the synthetic corpus, PortAudio and ALSA
-# for the microphone, fonts for printed digits, g++ for the firmware check.
+# for the microphone, socat for the event socket, fonts for printed digits, g++ for the firmware check.
 APT_PACKAGES := python3-venv python3-dev g++ espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k \
-	festvox-us-slt-hts portaudio19-dev libasound2-plugins alsa-utils sox fonts-dejavu-core fonts-dejavu-extra \
+	festvox-us-slt-hts portaudio19-dev libasound2-plugins alsa-utils sox socat fonts-dejavu-core fonts-dejavu-extra \
 	fonts-freefont-ttf fonts-liberation2 fonts-dseg
 # Extra arguments for training runs, e.g. make train DIGITS_ARGS="--data ../shared/data/mnist"
 DIGITS_ARGS ?=
@@ -107,6 +107,7 @@ SCENE_COUNT ?= 300
 SCENE_KINDS := handwritten printed mixed
 TRAIN_TARGETS += models/digits-mixed/train_meta.json
 EXPORT_TARGETS += models/digits-mixed/manifest.json
+BENCH_MODELS += models/digits-mixed
 .PHONY: bench-camera
 TRAIN_ARGS_digits-mixed = $(MIXED_ARGS) $(DIGITS_ARGS)
 models/digits-mixed/train_meta.json: models/digits-mixed/train-args

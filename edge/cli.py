@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import logging
 import os
 import sys
@@ -15,20 +16,20 @@ import sys
 from edge import __version__
 from edge.core.errors import TinysenseError
 
-#: name -> (module, one-line help, extra that provides its imports)
-COMMANDS: dict[str, tuple[str, str, str]] = {
-    "train": ("trainer.cli", "train a model: digits or kws", "train"),
-    "export": ("export.cli", "quantize a trained model into a bundle (float32, float16, dynamic, int8)", "train"),
-    "bench": ("edge.bench.model_bench", "accuracy, size, latency and memory of a bundle's variants", "edge"),
-    "classify-image": ("edge.seeing.classify", "classify image files with a digits bundle", "edge"),
-    "read-digits": ("edge.seeing.read_digits", "read multi-digit numbers from a camera, images or a video", "edge"),
-    "listen": ("edge.hearing.listen", "streaming keyword spotting daemon (microphone, wav file or stdin)", "edge"),
-    "install-service": ("edge.hearing.service", "install the listen daemon as a systemd service", "edge"),
-    "verify": ("export.verify", "check LiteRT and TFLite Micro give the same int8 results", "dev"),
-    "quant-report": ("export.quant_report", "per-layer int8 quantization error report", "train"),
-    "edgetpu-check": ("export.edgetpu", "check an int8 model against the Edge TPU rules", "edge"),
-    "firmware": ("export.firmware", "write C arrays and headers for microcontroller firmware", "dev"),
-    "make-scenes": ("trainer.scenes", "generate camera-like test scenes of multi-digit numbers", "train"),
+#: name -> (module, one-line help, extra that provides its imports, top-level modules it needs)
+COMMANDS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
+    "train": ("trainer.cli", "train a model: digits or kws", "train", ("tensorflow",)),
+    "export": ("export.cli", "quantize a trained model into a bundle (float32, float16, dynamic, int8)", "train", ("tensorflow",)),
+    "bench": ("edge.bench.model_bench", "accuracy, size, latency and memory of a bundle's variants", "edge", ()),
+    "classify-image": ("edge.seeing.classify", "classify image files with a digits bundle", "edge", ()),
+    "read-digits": ("edge.seeing.read_digits", "read multi-digit numbers from a camera, images or a video", "edge", ()),
+    "listen": ("edge.hearing.listen", "streaming keyword spotting daemon (microphone, wav file or stdin)", "edge", ()),
+    "install-service": ("edge.hearing.service", "install the listen daemon as a systemd service", "edge", ()),
+    "verify": ("export.verify", "check LiteRT and TFLite Micro give the same int8 results", "dev", ("tflite_micro",)),
+    "quant-report": ("export.quant_report", "per-layer int8 quantization error report", "train", ("tensorflow",)),
+    "edgetpu-check": ("export.edgetpu", "check an int8 model against the Edge TPU rules", "edge", ()),
+    "firmware": ("export.firmware", "write C arrays and headers for microcontroller firmware", "dev", ("tflite_micro",)),
+    "make-scenes": ("trainer.scenes", "generate camera-like test scenes of multi-digit numbers", "train", ("cv2",)),
 }
 
 
@@ -38,24 +39,31 @@ def build_parser(chosen: str | None) -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (module_name, help_text, extra) in COMMANDS.items():
+    for name, (module_name, help_text, extra, needs) in COMMANDS.items():
         sub = commands.add_parser(name, help=help_text, description=help_text)
         if name == chosen:
-            module = import_command(name, module_name, extra)
+            module = import_command(name, module_name, extra, needs)
             module.add_arguments(sub)
             sub.set_defaults(run=module.run)
     return parser
 
 
-def import_command(name: str, module_name: str, extra: str):
+def missing_extra(name: str, module: str, extra: str) -> TinysenseError:
+    return TinysenseError(f"'tinysense {name}' needs the Python package {module}: pip install 'tinysense[{extra}]'")
+
+
+def import_command(name: str, module_name: str, extra: str, needs: tuple[str, ...] = ()):
+    """The command's module, after checking up front (before minutes of work) that the packages
+    its run needs are installed; a missing one is one line naming the extra to install."""
+    for module in needs:
+        if importlib.util.find_spec(module) is None:
+            raise missing_extra(name, module, extra)
     try:
         return importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.split(".")[0] in {"edge", "trainer", "export"}:
             raise
-        raise TinysenseError(
-            f"'tinysense {name}' needs the Python package {exc.name}: pip install 'tinysense[{extra}]'"
-        ) from None
+        raise missing_extra(name, exc.name, extra) from None
 
 
 def configure_logging(verbose: int, quiet: bool) -> None:
@@ -63,6 +71,11 @@ def configure_logging(verbose: int, quiet: bool) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     for noisy in ("absl", "tensorflow", "h5py", "matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def report(chosen: str | None, exc: Exception) -> int:
+    print(f"tinysense {chosen or ''}: error: {exc}".replace("  ", " "), file=sys.stderr)
+    return 2
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,9 +90,12 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         configure_logging(args.verbose, args.quiet)
         return int(args.run(args) or 0)
+    except ModuleNotFoundError as exc:  # a package a command imports late, past the up-front check
+        if chosen not in COMMANDS or not exc.name or exc.name.split(".")[0] in {"edge", "trainer", "export"}:
+            raise
+        return report(chosen, missing_extra(chosen, exc.name, COMMANDS[chosen][2]))
     except TinysenseError as exc:
-        print(f"tinysense {chosen or ''}: error: {exc}".replace("  ", " "), file=sys.stderr)
-        return 2
+        return report(chosen, exc)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

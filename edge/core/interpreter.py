@@ -146,8 +146,15 @@ class TFLiteModel:
 
 
 def load_edgetpu_delegate(module):
-    """The Edge TPU delegate, or a clear error when libedgetpu is not installed or no TPU is attached."""
+    """The Edge TPU delegate, or a clear error when libedgetpu is not installed or no TPU is attached.
+
+    The library is opened with ctypes first: LiteRT's `Delegate` object, built for a library that
+    cannot be loaded, prints an "Exception ignored in Delegate.__del__" traceback when collected.
+    """
+    import ctypes
+
     try:
+        ctypes.CDLL(EDGETPU_LIBRARY)
         return module.load_delegate(EDGETPU_LIBRARY)
     except (ValueError, OSError, RuntimeError) as exc:
         raise DeviceError(

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import stat
 
 import pytest
@@ -62,6 +64,17 @@ def test_cli_reports_and_runs_the_compiler_when_installed(digits_bundle, tmp_pat
 def test_edgetpu_device_without_libedgetpu_is_one_clear_error(tiny_int8):
     with pytest.raises(DeviceError, match="libedgetpu.so.1"):
         TFLiteModel("tiny.tflite", model_bytes=tiny_int8[0], device="edgetpu")
+
+
+def test_edgetpu_failure_leaves_no_traceback_at_exit(tiny_int8, tmp_path):
+    """LiteRT's Delegate.__del__ used to print 'Exception ignored in' when the interpreter exits."""
+    (tmp_path / "tiny.tflite").write_bytes(tiny_int8[0])
+    code = ("from edge.core.interpreter import DeviceError, TFLiteModel\n"
+            "try:\n    TFLiteModel(r'%s', device='edgetpu')\nexcept DeviceError as exc:\n    print(exc)\n"
+            % (tmp_path / "tiny.tflite"))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "libedgetpu.so.1" in done.stdout
+    assert "Exception ignored" not in done.stderr and "Traceback" not in done.stderr, done.stderr
 
 
 def test_missing_bundle_is_one_clear_error(tmp_path, capsys):
