@@ -141,6 +141,7 @@ def run_spotter(model: Path, stream: Stream, variant: str | None, fresh_frontend
             chunk_seconds.append(time.perf_counter() - begin)
             if start + CHUNK in checkpoints or start == 0:
                 rss[f"{(start + CHUNK) / SAMPLE_RATE / 60:.1f} min"] = memory_mb()["rss_mb"]
+        detections += spotter.finish()  # as the daemon does at the end of its input
         cpu = time.process_time() - cpu
         rss["end"] = memory_mb()["rss_mb"]
         return {"detections": detections, "times": np.array(trace_times), "probs": np.array(trace_probs),

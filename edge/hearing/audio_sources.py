@@ -22,7 +22,7 @@ from typing import BinaryIO, Protocol
 
 import numpy as np
 
-from edge.hearing.audio import SAMPLE_RATE, check_finite, open_audio, resample, to_int16
+from edge.hearing.audio import MAX_RATE, MIN_RATE, SAMPLE_RATE, check_finite, open_audio, resample, to_int16
 from edge.core.errors import InputError, TinysenseError
 from edge.core.native import quiet_native_stderr
 
@@ -83,6 +83,75 @@ class StreamResampler:
         return out[skip:skip - (-held * self._up // self._down)]
 
 
+PCM_WIDTHS = (1, 2, 3, 4)  #: bytes per sample: unsigned 8-bit (as in wav), signed 16-, 24- and 32-bit
+
+
+def pcm_to_int16(data: bytes, width: int) -> np.ndarray:
+    """Little-endian integer PCM, `width` bytes a sample (`len(data)` a multiple of it), as int16.
+
+    Keeps the top 16 bits of each sample and moves 8-bit audio up by 8 bits, as `audioop.lin2lin`
+    (what Wyoming's `AudioChunkConverter` calls) converts widths; 8-bit is unsigned (128 = silence)."""
+    raw = np.frombuffer(data, np.uint8)
+    if width == 1:
+        return (raw.astype(np.int16) - 128) << 8
+    return np.ascontiguousarray(raw.reshape(-1, width)[:, width - 2:]).view("<i2").ravel().astype(np.int16, copy=False)
+
+
+def to_mono(samples: np.ndarray, channels: int, channel: int | None = None) -> np.ndarray:
+    """Interleaved int16 samples of `channels` channels as one channel: `channel` (0-based) alone,
+    else the rounded mean of all of them (as `read_audio` mixes a file down)."""
+    if channels == 1:
+        return samples
+    frames = samples.reshape(-1, channels)
+    if channel is not None:
+        return np.ascontiguousarray(frames[:, channel])
+    return np.rint(frames.mean(axis=1)).astype(np.int16)
+
+
+class PcmDecoder:
+    """Interleaved little-endian PCM arriving in pieces of any size -> 16 kHz mono int16.
+
+    A frame (`width * channels` bytes) split between two pieces is carried over to the next, so
+    audio cut at odd byte counts decodes to the same samples as audio cut at frame boundaries;
+    an unfinished frame at the very end is dropped. Widths as `pcm_to_int16`, channels as
+    `to_mono`, rates through `StreamResampler`. An unusable format (width not 1-4, channels < 1,
+    rate outside 4000-384000 Hz, `channel` not one of the channels) raises InputError.
+    """
+
+    def __init__(self, rate: int, width: int = 2, channels: int = 1, channel: int | None = None):
+        def whole(value) -> bool:
+            return isinstance(value, int) and not isinstance(value, bool)
+
+        if not (whole(width) and width in PCM_WIDTHS):
+            raise InputError(f"audio width {width!r} cannot be used: bytes per sample must be 1, 2, 3 or 4")
+        if not (whole(channels) and channels >= 1):
+            raise InputError(f"audio channels {channels!r} cannot be used: must be a whole number >= 1")
+        if not (whole(rate) and MIN_RATE <= rate <= MAX_RATE):
+            raise InputError(f"audio rate {rate!r} cannot be used: must be a whole number of Hz from {MIN_RATE} to {MAX_RATE}")
+        if channel is not None and not 0 <= channel < channels:
+            raise InputError(f"channel {channel} is not one of the {channels} channel(s) (numbered from 0)")
+        self.format = (rate, width, channels)  #: (rate in Hz, bytes per sample, channels)
+        self.channel = channel
+        self._frame_bytes = width * channels
+        self._partial = b""
+        self._resampler = StreamResampler(rate)
+
+    def process(self, data: bytes) -> np.ndarray:
+        """The int16 samples at 16 kHz that `data` completes (possibly none)."""
+        data = self._partial + bytes(data)
+        whole = len(data) - len(data) % self._frame_bytes
+        data, self._partial = data[:whole], data[whole:]
+        if not data:  # under one frame so far
+            return np.zeros(0, np.int16)
+        _, width, channels = self.format
+        return self._resampler.process(to_mono(pcm_to_int16(data, width), channels, self.channel))
+
+    def flush(self) -> np.ndarray:
+        """At the end of the stream: the samples the resampler still holds (see StreamResampler.flush)."""
+        self._partial = b""
+        return self._resampler.flush()
+
+
 class WavSource:
     """A wav/flac file (any rate or channel count, converted), paced in real time unless `fast`.
 
@@ -121,35 +190,33 @@ class StdinSource:
     def __init__(self, stream: BinaryIO, *, rate: int = SAMPLE_RATE, chunk_ms: int = 100):
         self.fd = stream.fileno()
         self.chunk_bytes = 2 * rate * chunk_ms // 1000
-        self.resampler = StreamResampler(rate)
+        self.decoder = PcmDecoder(rate)
         self.description = f"raw PCM on stdin ({rate} Hz, 16-bit mono)"
 
     def chunks(self, stop: threading.Event) -> Iterator[np.ndarray]:
-        leftover = b""
         while not stop.is_set():
             ready, _, _ = select.select([self.fd], [], [], POLL_SECONDS)
             if not ready:
                 continue
             data = os.read(self.fd, self.chunk_bytes)
             if not data:
-                yield self.resampler.flush()  # the resampler's last block, or the end is lost
+                yield self.decoder.flush()  # the resampler's last block, or the end is lost
                 return
-            data, leftover = leftover + data, b""
-            if len(data) % 2:
-                data, leftover = data[:-1], data[-1:]
-            yield self.resampler.process(np.frombuffer(data, "<i2"))
+            yield self.decoder.process(data)  # a sample split between two reads is carried over
 
 
 class MicrophoneSource:
     """A PyAudio capture device by index or by (part of its) name; None is the default input.
 
-    Opens at 16 kHz when the device supports it, else at its native rate, resampled. Audio comes
-    through PyAudio's callback into a queue, so a slow consumer shows up as a logged overflow
-    rather than a stalled device, and a silent device is detected by a timeout.
+    Opens at 16 kHz when the device supports it, else at its native rate, resampled; with one
+    channel when the device allows, else with 2 or all of them, mixed down to mono, or only
+    `channel` (0-based) when one is given. Audio comes through PyAudio's callback into a queue,
+    so a slow consumer shows up as a logged overflow rather than a stalled device, and a silent
+    device is detected by a timeout. A `channel` the device does not have raises InputError.
     """
 
-    def __init__(self, device: int | str | None = None, *, rate: int | None = None, chunk_ms: int = 100,
-                 stall_seconds: float = 5.0, max_backoff: float = 30.0, pyaudio_module=None,
+    def __init__(self, device: int | str | None = None, *, rate: int | None = None, channel: int | None = None,
+                 chunk_ms: int = 100, stall_seconds: float = 5.0, max_backoff: float = 30.0, pyaudio_module=None,
                  sleep: Callable[[threading.Event, float], bool] | None = None):
         if pyaudio_module is None:
             try:
@@ -158,7 +225,7 @@ class MicrophoneSource:
                 raise TinysenseError("the microphone needs PyAudio: sudo apt install portaudio19-dev && "
                                      "pip install 'tinysense[edge]' (or use --wav / --stdin)") from None
         self.pyaudio = pyaudio_module
-        self.device, self.rate, self.chunk_ms = device, rate, chunk_ms
+        self.device, self.rate, self.channel, self.chunk_ms = device, rate, channel, chunk_ms
         self.stall_seconds, self.max_backoff = stall_seconds, max_backoff
         self.sleep = sleep or (lambda stop, seconds: stop.wait(seconds))
         self.description = f"microphone {'(default)' if device is None else device!r}"
@@ -183,29 +250,44 @@ class MicrophoneSource:
         names = ", ".join(f"{d['index']}: {d['name']}" for d in inputs) or "none"
         raise OSError(f"no input device {self.device!r} (input devices: {names})")
 
-    def _choose_rate(self, index: int | None) -> int:
-        if self.rate:
-            return self.rate
-        info = (self._audio.get_device_info_by_index(index) if index is not None
-                else self._audio.get_default_input_device_info())
-        try:
-            if self._audio.is_format_supported(SAMPLE_RATE, input_device=info["index"], input_channels=1,
-                                               input_format=self.pyaudio.paInt16):
-                return SAMPLE_RATE
-        except ValueError:
-            pass
-        return int(info["defaultSampleRate"])
+    def _choose_format(self, info: dict) -> tuple[int, int]:
+        """(rate, channels) to open `info`'s device with: the first it accepts of 1 channel, 2 and
+        its most (`maxInputChannels`; more than `channel` when one is asked for), each at `rate`
+        if one was given, else at 16 kHz, else at its native rate. Many USB arrays and 2-mic HATs
+        refuse one channel (PortAudio -9998, "Invalid number of channels")."""
+        most = max(1, int(info.get("maxInputChannels") or 1))
+        if self.channel is not None and self.channel >= most:
+            raise InputError(f"channel {self.channel} is not one of the {most} input channel(s) of {self.description} "
+                             f"({info['name']}), numbered from 0")
+        counts = [c for c in dict.fromkeys((1, 2, most)) if (self.channel or 0) < c <= most]
+        rates = [self.rate] if self.rate else list(dict.fromkeys((SAMPLE_RATE, int(info["defaultSampleRate"]))))
+        refusal = "refused"
+        for channels in counts:
+            for rate in rates:
+                try:
+                    if self._audio.is_format_supported(rate, input_device=info["index"], input_channels=channels,
+                                                       input_format=self.pyaudio.paInt16):
+                        return rate, channels
+                except ValueError as exc:  # PyAudio's answer for an unsupported format
+                    refusal = str(exc.args[0]) if exc.args else refusal
+        raise OSError(f"{info['name']} opens with none of {'/'.join(map(str, counts))} channel(s) "
+                      f"at {'/'.join(map(str, rates))} Hz ({refusal})")
 
     def _open(self) -> None:
         with quiet_native_stderr():  # PortAudio's ALSA probing prints pages of harmless warnings
             self._audio = self.pyaudio.PyAudio()
         index = self._find_device()
-        rate = self._choose_rate(index)
-        self._resampler = StreamResampler(rate)
-        self._stream = self._audio.open(format=self.pyaudio.paInt16, channels=1, rate=rate, input=True,
+        info = (self._audio.get_device_info_by_index(index) if index is not None
+                else self._audio.get_default_input_device_info())
+        rate, channels = self._choose_format(info)
+        self._decoder = PcmDecoder(rate, 2, channels, self.channel)
+        self._stream = self._audio.open(format=self.pyaudio.paInt16, channels=channels, rate=rate, input=True,
                                         input_device_index=index, frames_per_buffer=rate * self.chunk_ms // 1000,
                                         stream_callback=self._on_audio)
-        log.info("opened %s at %d Hz%s", self.description, rate, "" if rate == SAMPLE_RATE else " (resampled to 16 kHz)")
+        mono = ("" if channels == 1 and self.channel is None else
+                f", channel {self.channel} taken" if self.channel is not None else ", mixed down to mono")
+        log.info("opened %s (%s) at %d Hz%s, %d channel(s)%s", self.description, info["name"], rate,
+                 "" if rate == SAMPLE_RATE else " (resampled to 16 kHz)", channels, mono)
 
     def _close(self) -> None:
         for action in (lambda: self._stream.stop_stream(), lambda: self._stream.close(), lambda: self._audio.terminate()):
@@ -260,19 +342,20 @@ class MicrophoneSource:
                     if self.overflows != reported:
                         log.warning("input overflow: audio lost %d time(s) so far (CPU too slow or busy?)", self.overflows)
                         reported = self.overflows
-                    yield self._resampler.process(np.frombuffer(data, "<i2"))
+                    yield self._decoder.process(data)
                 self._close()
         finally:
             self._close()
 
 
 def open_source(*, wav: str | Path | None = None, fast: bool = False, stdin: BinaryIO | None = None,
-                device: int | str | None = None, rate: int | None = None) -> AudioSource:
-    """The one source the flags ask for (wav, else stdin, else a microphone)."""
+                device: int | str | None = None, rate: int | None = None, channel: int | None = None) -> AudioSource:
+    """The one source the flags ask for (wav, else stdin, else a microphone, of which `channel` alone
+    if given)."""
     if wav is not None:
         return WavSource(wav, fast=fast)
     if stdin is not None:
         if rate is not None and rate <= 0:
             raise InputError(f"--rate must be positive, got {rate}")
         return StdinSource(stdin, rate=rate or SAMPLE_RATE)
-    return MicrophoneSource(device, rate=rate)
+    return MicrophoneSource(device, rate=rate, channel=channel)

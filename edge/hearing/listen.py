@@ -23,7 +23,7 @@ import tomllib
 from datetime import datetime, timezone
 from pathlib import Path
 
-from edge.core.argtypes import positive_float
+from edge.core.argtypes import non_negative_int, positive_float
 from edge.core.errors import InputError
 from edge.core.memory import memory_mb
 
@@ -31,13 +31,14 @@ log = logging.getLogger("tinysense.listen")
 
 DEFAULT_MODEL = "models/kws"
 SOURCES = ("wav", "device", "stdin", "wyoming")
-SOURCE_KEYS = (*SOURCES, "fast", "rate")
+SOURCE_KEYS = (*SOURCES, "fast", "rate", "channel")
 #: config key -> type, for the TOML file; the same names as the flags
 CONFIG_KEYS: dict[str, type | tuple[type, ...]] = {
     "model": str, "variant": str, "wav": str, "fast": bool, "device": (int, str), "stdin": bool, "rate": int,
+    "channel": int,
     "keywords": (list, str), "threshold": (float, int, str, dict), "stride-ms": int, "smoothing-ms": int,
     "min-count": int, "refractory-ms": int, "on-detect": (list, str), "socket": str, "max-seconds": (float, int),
-    "threads": int, "log-format": str, "wyoming": str, "frontend": str,
+    "threads": int, "log-format": str, "wyoming": str, "frontend": str, "min-level-dbfs": (float, int),
 }
 
 
@@ -59,6 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fast", action="store_true", default=None, help="with --wav: as fast as possible, not real time")
     parser.add_argument("--rate", type=int, default=None,
                         help="capture/stdin sample rate in Hz, resampled to 16 kHz (default: 16000 if the device has it, else its native rate)")
+    parser.add_argument("--channel", type=non_negative_int, default=None, metavar="N",
+                        help="microphone: use only this channel, numbered from 0 (default: one channel if the "
+                             "device allows, else the mean of all it opens with)")
     parser.add_argument("--keywords", nargs="+", default=None, metavar="WORD",
                         help="keywords to report, space- or comma-separated (default: all the model knows)")
     parser.add_argument("--threshold", default=None, metavar="T[,WORD=T...]",
@@ -67,6 +71,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--smoothing-ms", type=int, default=None, help="posterior smoothing window in ms")
     parser.add_argument("--min-count", type=int, default=None, help="inferences in a row above the threshold to fire")
     parser.add_argument("--refractory-ms", type=int, default=None, help="quiet time after a detection in ms")
+    parser.add_argument("--min-level-dbfs", type=float, default=None, metavar="DB",
+                        help="a window whose loudest 10 ms (DC removed) is quieter than this many dB re full "
+                             "scale is taken as silence, not scored, so an idle or muted input fires nothing "
+                             "(default: the manifest's, else -70; --min-level-dbfs=-inf scores everything)")
     parser.add_argument("--frontend", choices=("fresh", "stream"), default=None,
                         help="stream: one continuous front-end; fresh: each window's features from a reset "
                              "front-end, ~3x the CPU (default: the manifest's: stream for --warm-frontend models)")
@@ -104,8 +112,8 @@ def resolve_settings(args: argparse.Namespace) -> dict:
     config = read_config(args.config) if args.config else {}
     flags = {name: getattr(args, name.replace("-", "_")) for name in CONFIG_KEYS}
     flags = {k: v for k, v in flags.items() if v is not None}
-    if any(k in flags for k in SOURCES):  # a source on the command line replaces the config's
-        config = {k: v for k, v in config.items() if k not in SOURCES}
+    if any(k in flags for k in SOURCES):  # a source on the command line replaces the config's (and its channel)
+        config = {k: v for k, v in config.items() if k not in (*SOURCES, "channel")}
     settings = {"model": DEFAULT_MODEL, "threads": 1, "log-format": "json", **config, **flags}
     if sum(settings.get(k) not in (None, False) for k in SOURCES) > 1:
         raise InputError("choose one audio source: wav, device, stdin or wyoming")
@@ -120,10 +128,15 @@ def resolve_settings(args: argparse.Namespace) -> dict:
     limit = settings.get("max-seconds")
     if limit is not None and not 0 < limit < 1e9:  # also refuses nan and inf
         raise InputError(f"{source('max-seconds')}max-seconds must be a positive number of seconds, not {limit!r}")
-    for key in ("stride-ms", "smoothing-ms", "refractory-ms", "min-count", "threads", "rate"):
-        lowest = 0 if key == "refractory-ms" else 1
+    floor = settings.get("min-level-dbfs")
+    if floor is not None and not floor <= 0:  # also refuses nan
+        raise InputError(f"{source('min-level-dbfs')}min-level-dbfs must be a level in dBFS, 0 or below, not {floor!r}")
+    for key in ("stride-ms", "smoothing-ms", "refractory-ms", "min-count", "threads", "rate", "channel"):
+        lowest = 0 if key in ("refractory-ms", "channel") else 1
         if settings.get(key) is not None and not lowest <= settings[key] <= 10_000_000:
             raise InputError(f"{source(key)}{key} must be a whole number from {lowest} to 10000000, not {settings[key]!r}")
+    if settings.get("channel") is not None and any(settings.get(k) not in (None, False) for k in ("wav", "stdin", "wyoming")):
+        raise InputError(f"{source('channel')}channel chooses a microphone channel; it does not apply to wav, stdin or wyoming")
     settings["keywords"] = split_words(settings.get("keywords"))
     settings["threshold"], settings["thresholds"] = parse_threshold(settings.get("threshold"))
     on_detect = settings.get("on-detect")
@@ -249,6 +262,7 @@ class Listener:
             threads=settings["threads"], threshold=settings["threshold"], thresholds=settings["thresholds"] or None,
             stride_ms=settings.get("stride-ms"), smoothing_ms=settings.get("smoothing-ms"),
             min_count=settings.get("min-count"), refractory_ms=settings.get("refractory-ms"),
+            min_level_dbfs=settings.get("min-level-dbfs"),
             fresh_frontend=None if settings.get("frontend") is None else settings["frontend"] == "fresh")
 
     @staticmethod
@@ -264,7 +278,7 @@ class Listener:
 
         s = self.settings
         return open_source(wav=s.get("wav"), fast=bool(s.get("fast")), stdin=sys.stdin.buffer if s.get("stdin") else None,
-                           device=s.get("device"), rate=s.get("rate"))
+                           device=s.get("device"), rate=s.get("rate"), channel=s.get("channel"))
 
     def install_signal_handlers(self) -> None:
         def stop(signum, _frame):
@@ -325,14 +339,30 @@ class Listener:
                     self.reload()
                 return self.make_spotter(self.settings)
 
+        def count(samples: int) -> None:
+            with self.lock:
+                self.samples += samples
+
         self.spotter.close()
+        started = time.process_time()
         try:
-            serve(self.settings["wyoming"], make_spotter, str(self.settings["model"]), self.stop, self.emit)
+            serve(self.settings["wyoming"], make_spotter, str(self.settings["model"]), self.stop, self.emit, count)
         finally:
-            if self.socket:
-                self.socket.close()
-            self.hook.reap(wait=5.0)
+            self.shut_down(started)
         return 0
+
+    def shut_down(self, started: float) -> None:
+        """Close the socket, reap the hooks and log the "stopped" summary: audio seconds, detections,
+        CPU seconds (process time since `started`) and per audio hour, memory."""
+        if self.socket:
+            self.socket.close()
+        self.hook.reap(wait=5.0)
+        audio = self.samples / self.spotter.sample_rate
+        cpu = time.process_time() - started
+        log.info("stopped", extra={"fields": {
+            "audio_seconds": round(audio, 2), "detections": self.detections, "cpu_seconds": round(cpu, 3),
+            "cpu_seconds_per_audio_hour": round(cpu * 3600 / audio, 1) if audio else None,
+            **memory_mb()}})
 
     def run(self) -> int:
         self.install_signal_handlers()
@@ -356,17 +386,15 @@ class Listener:
                 self.samples += len(chunk)
                 if limit is not None and self.samples >= limit:
                     break
+            # The end of the input: decide on the audio still in the window (a keyword at the very end).
+            if 0 < self.samples < self.spotter.clip_samples:
+                log.warning("the audio ended after %.2f s, less than the model's %.2f s window; scored padded with silence",
+                            self.samples / rate, self.spotter.clip_samples / rate)
+            for detection in self.spotter.finish():
+                self.emit(detection, self.spotter_offset / rate)
         finally:
             self.spotter.close()
-            if self.socket:
-                self.socket.close()
-            self.hook.reap(wait=5.0)
-            audio = self.samples / rate
-            cpu = time.process_time() - started
-            log.info("stopped", extra={"fields": {
-                "audio_seconds": round(audio, 2), "detections": self.detections, "cpu_seconds": round(cpu, 3),
-                "cpu_seconds_per_audio_hour": round(cpu * 3600 / audio, 1) if audio else None,
-                **memory_mb()}})
+            self.shut_down(started)
         return 0
 
 

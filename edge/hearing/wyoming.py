@@ -5,6 +5,12 @@ Wyoming events are a JSON header line, then `data_length` bytes of JSON data and
 per pipeline run `detect`, `audio-start`, `audio-chunk` (PCM payload) ... `audio-stop`; the
 server answers `detection` for each keyword heard and `not-detected` at the end when none was.
 Each connection gets its own spotter (its own stream state) over the one loaded bundle.
+
+Audio comes in any format Wyoming's `AudioChunkConverter` takes (widths 1-4 bytes, any channel
+count and rate; each chunk carries its format), decoded to 16 kHz mono int16 by
+`edge.hearing.audio_sources.PcmDecoder`, which carries a frame split between chunks to the next
+one. A format that cannot be used is answered with one `error` event (`text`, `code`
+"audio-format") and that stream's audio is skipped; the connection stays open.
 """
 from __future__ import annotations
 
@@ -18,12 +24,14 @@ from typing import BinaryIO
 import numpy as np
 
 from edge import __version__
-from edge.hearing.audio_sources import StreamResampler
+from edge.hearing.audio_sources import PcmDecoder
 from edge.core.errors import InputError
 
 log = logging.getLogger(__name__)
 
 PROTOCOL_VERSION = "1.5.2"
+#: (key, default) of the audio format in `audio-start` and `audio-chunk` data, in PcmDecoder's order
+AUDIO_FORMAT = (("rate", 16000), ("width", 2), ("channels", 1))
 
 
 MAX_HEADER = 64 * 1024  #: bytes in one JSON header line
@@ -83,19 +91,49 @@ class WakeWordHandler(socketserver.StreamRequestHandler):
     def handle(self) -> None:
         spotter = self.server.make_spotter()
         names: set[str] | None = None
-        resampler, detected = None, False
-        log.info("wyoming client connected: %s", self.client_address or "local")
+        decoder: PcmDecoder | None = None
+        refused = None  # the audio format this stream was refused for with an `error`; its chunks are skipped
+        detected = False
+        client = self.client_address or "local"
+        log.info("wyoming client connected: %s", client)
 
         def report(samples: np.ndarray) -> bool:
-            """Feed the spotter; send each wanted detection to the client. True if one was sent."""
+            """Feed the spotter; send what it detects. True if a detection was sent."""
+            self.server.on_audio(len(samples))
+            return send(spotter.feed(samples))
+
+        def send(detections: list) -> bool:
+            """Send each wanted detection to the client. True if one was sent."""
             sent = False
-            for detection in spotter.feed(samples):
+            for detection in detections:
                 if names is None or detection.keyword in names:
                     sent = True
                     write_event(self.wfile, "detection", {"name": detection.keyword,
                                                           "timestamp": int(detection.time * 1000)})
                     self.server.on_detection(detection)
             return sent
+
+        def decoder_for(data: dict) -> PcmDecoder | None:
+            """The decoder for an audio event's format (rate, width, channels): a new one when the
+            format changed, after reporting what the previous one still held; None, after one
+            `error` event, for a format that cannot be used."""
+            nonlocal decoder, refused, detected
+            audio_format = tuple(data.get(key, default) for key, default in AUDIO_FORMAT)
+            if decoder is not None and audio_format == decoder.format:
+                return decoder
+            if audio_format == refused:
+                return None
+            try:
+                new = PcmDecoder(*audio_format)
+            except InputError as exc:
+                refused = audio_format
+                log.warning("wyoming client %s: %s", client, exc)
+                write_event(self.wfile, "error", {"text": str(exc), "code": "audio-format"})
+                return None
+            if decoder is not None:
+                detected |= report(decoder.flush())
+            decoder = new
+            return decoder
 
         try:
             while (event := read_event(self.rfile)) is not None:
@@ -106,31 +144,24 @@ class WakeWordHandler(socketserver.StreamRequestHandler):
                     names = set(data.get("names") or []) or None
                 elif kind == "audio-start":
                     spotter.reset()
-                    resampler, detected = StreamResampler(int(data.get("rate", 16000))), False
+                    decoder = refused = None
+                    detected = False
+                    decoder_for(data)
                 elif kind == "audio-chunk" and payload:
-                    samples = to_mono(payload, int(data.get("width", 2)), int(data.get("channels", 1)))
-                    resampler = resampler or StreamResampler(int(data.get("rate", 16000)))
-                    detected |= report(resampler.process(samples))
+                    if (chunk_decoder := decoder_for(data)) is not None:
+                        detected |= report(chunk_decoder.process(payload))
                 elif kind == "audio-stop":
-                    if resampler:  # the resampler's last block: a word at the very end still counts
-                        detected |= report(resampler.flush())
-                    resampler = None
+                    if decoder:  # the resampler's last block: a word at the very end still counts
+                        detected |= report(decoder.flush())
+                    detected |= send(spotter.finish())  # and the windows that would slide over it
+                    decoder = refused = None
                     if not detected:
                         write_event(self.wfile, "not-detected")
                     detected = False
         except Exception as exc:  # one bad client is logged in one line; the server serves the next
-            log.warning("wyoming client %s: dropped: %s", self.client_address or "local", exc)
+            log.warning("wyoming client %s: dropped: %s", client, exc)
         finally:
             spotter.close()
-
-
-def to_mono(payload: bytes, width: int, channels: int) -> np.ndarray:
-    if width != 2:
-        raise InputError(f"wyoming audio must be 16-bit (width 2), got width {width}")
-    samples = np.frombuffer(payload[: len(payload) // (2 * channels) * 2 * channels], "<i2")
-    if channels > 1:
-        samples = samples.reshape(-1, channels).mean(axis=1).astype(np.int16)
-    return samples
 
 
 class WyomingServer(socketserver.ThreadingTCPServer):
@@ -138,17 +169,20 @@ class WyomingServer(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
 
     def __init__(self, address: tuple[str, int], make_spotter: Callable, model_name: str,
-                 on_detection: Callable = lambda detection: None):
+                 on_detection: Callable = lambda detection: None, on_audio: Callable[[int], None] = lambda samples: None):
         self.make_spotter, self.model_name, self.on_detection = make_spotter, model_name, on_detection
+        self.on_audio = on_audio
         super().__init__(address, WakeWordHandler)
 
 
 def serve(address: str, make_spotter: Callable, model_name: str, stop: threading.Event,
-          on_detection: Callable = lambda detection: None) -> None:
-    """Serve `HOST:PORT` until `stop` is set."""
+          on_detection: Callable = lambda detection: None, on_audio: Callable[[int], None] = lambda samples: None) -> None:
+    """Serve `HOST:PORT` until `stop` is set. `on_detection(detection)` is called for each detection
+    sent to a client and `on_audio(samples)` with the number of 16 kHz samples each spotter is fed,
+    from the clients' threads."""
     host, _, port = address.rpartition(":")
     try:
-        server = WyomingServer((host or "0.0.0.0", int(port)), make_spotter, model_name, on_detection)
+        server = WyomingServer((host or "0.0.0.0", int(port)), make_spotter, model_name, on_detection, on_audio)
     except (ValueError, OSError, OverflowError) as exc:
         raise InputError(f"cannot serve Wyoming on {address!r}: {exc}") from None
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.25}, daemon=True)

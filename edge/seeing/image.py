@@ -19,13 +19,17 @@ MNIST_SIZE = 28
 MNIST_FIT = 20
 #: Pixels brighter than this share of the crop's maximum count as ink when finding the bounding box.
 INK_FRACTION = 0.25
+#: Visible pixels of a transparent image whose luma spreads wider than this (1st to 99th percentile,
+#: 0..255) form a picture of their own; narrower, they are the ink of a drawing (`flatten_transparency`).
+PICTURE_CONTRAST = INK_FRACTION * 255
 
 
 def load_gray(path: str | Path) -> np.ndarray:
     """Any Pillow-readable image (RGB, RGBA, L, 16-bit, palette, CMYK...) -> uint8 grayscale array.
 
-    Transparent pixels are composited over white; 16-bit and float images are scaled by their
-    own range. Errors name the file: not an image, empty, too large (decompression bomb).
+    Images with transparency are flattened so that their ink stays visible (`flatten_transparency`);
+    16-bit and float images are scaled by their own range. Errors name the file: not an image,
+    empty, too large (decompression bomb).
     """
     path = Path(path)
     try:
@@ -56,11 +60,38 @@ def to_gray_array(image: Image.Image) -> np.ndarray:
         low, high = float(values.min()), float(values.max())
         scaled = np.zeros_like(values) if high <= low else (values - low) * (255.0 / (high - low))
         return np.round(scaled).astype(np.uint8)
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(white, rgba)
+    if image.has_transparency_data:
+        return flatten_transparency(image)
     return np.asarray(image.convert("L"), dtype=np.uint8)
+
+
+def flatten_transparency(image: Image.Image) -> np.ndarray:
+    """An image with transparency data (an alpha band, a transparent palette entry or colour key) -> uint8
+    grayscale array of the same size.
+
+    A drawing canvas exports strokes of one colour, often white, on a fully transparent canvas: the
+    alpha carries the digit. Such alpha is read as ink at full contrast, whatever the colour: white
+    on black when the strokes are light (median luma above 127), black on white when dark. When the
+    visible pixels carry contrast of their own (a digit on a paper cut-out with a transparent
+    surround), they are kept and the transparent area takes their median luma, the paper's. Alpha
+    is scaled by its maximum first, so semi-transparent strokes read like opaque ones. A fully
+    transparent image is blank (all 255). Luma is Pillow's ITU-R 601-2 conversion.
+    """
+    rgba = image.convert("RGBA")
+    alpha = np.asarray(rgba.getchannel("A"), np.float32)
+    luma = np.asarray(rgba.convert("L"), np.float32)
+    peak = float(alpha.max())
+    if peak == 0:
+        return np.full(luma.shape, 255, np.uint8)
+    alpha /= peak
+    visible = luma[alpha >= 0.5]
+    low, middle, high = np.percentile(visible, [1, 50, 99])
+    if high - low > PICTURE_CONTRAST:
+        ink, background = luma, middle
+    else:
+        ink = 255.0 if middle > 127 else 0.0
+        background = 255.0 - ink
+    return np.round(alpha * ink + (1 - alpha) * background).astype(np.uint8)
 
 
 def has_light_background(gray: np.ndarray) -> bool:

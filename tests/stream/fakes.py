@@ -35,3 +35,13 @@ def stream_with_beeps(beep_times: list[float], total: float = 8.0, seed: int = 0
         i = int(start * SAMPLE_RATE)
         audio[i:i + len(beep)] += beep
     return np.clip(audio, -32768, 32767).astype(np.int16)
+
+
+def encode_pcm(samples: np.ndarray, width: int, rng: np.random.Generator) -> bytes:
+    """int16 samples as little-endian PCM of `width` bytes a sample (1: unsigned 8-bit, the top 8
+    bits), the bits below the top 16 random, as a real 24- or 32-bit recording has them."""
+    if width == 1:
+        return ((samples.astype(np.int32) >> 8) + 128).astype(np.uint8).tobytes()
+    wide = samples.astype(np.int64) << (8 * (width - 2))
+    wide += rng.integers(0, 1 << (8 * (width - 2)), len(samples)) if width > 2 else 0
+    return wide.astype("<i8").view(np.uint8).reshape(-1, 8)[:, :width].tobytes()

@@ -72,3 +72,19 @@ def test_nonsense_numbers_are_usage_errors(capsys, argv, message):
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_channel_is_a_microphone_setting(tmp_path, capsys):
+    config = tmp_path / "listen.toml"
+    config.write_text('device = "USB"\nchannel = 1\n')
+    assert resolve_settings(parse("--config", str(config)))["channel"] == 1
+    assert resolve_settings(parse("--config", str(config), "--channel", "0"))["channel"] == 0
+    assert "channel" not in resolve_settings(parse("--config", str(config), "--wav", "a.wav"))  # it went with the config's device
+    with pytest.raises(InputError, match="channel chooses a microphone channel; it does not apply to wav, stdin or wyoming"):
+        resolve_settings(parse("--stdin", "--channel", "1"))
+    config.write_text("channel = -1\n")
+    with pytest.raises(InputError, match=f"{config}: channel must be a whole number from 0 to 10000000, not -1"):
+        resolve_settings(parse("--config", str(config)))
+    with pytest.raises(SystemExit):
+        parse("--channel", "-1")
+    assert "argument --channel: '-1' is not a whole number >= 0" in capsys.readouterr().err
