@@ -63,6 +63,19 @@ def check_training_outputs(model, meta: dict, model_dir: Path, **arrays: np.ndar
                               f"the model takes {list(model.input_shape[1:])}")
 
 
+def check_assets(model_dir: Path, assets) -> None:
+    """The files train_meta.json's `assets` names (e.g. a kws-embedding model's feature models) are
+    in `model_dir` with the sha256 recorded at training time."""
+    if not isinstance(assets, dict):
+        raise BundleError(f"{model_dir / 'train_meta.json'}: 'assets' must map names to files")
+    for name, entry in assets.items():
+        path = model_dir / str(entry.get("file") if isinstance(entry, dict) else "")
+        if not isinstance(entry, dict) or not path.is_file():
+            raise BundleError(f"{path}: the asset {name!r} named by train_meta.json is missing; train again")
+        if sha256_file(path) != entry.get("sha256"):
+            raise BundleError(f"{path}: sha256 differs from train_meta.json's; the asset {name!r} changed after training")
+
+
 def library_versions() -> dict[str, str]:
     versions = {"tinysense": __version__, "python": platform.python_version()}
     for package in ("tensorflow", "tensorflow-cpu", "keras", "ai-edge-litert", "numpy", "tflite-micro"):
@@ -103,6 +116,7 @@ def export_bundle(model_dir: Path, variants=VARIANTS) -> dict:
         if not required.is_file():
             raise BundleError(f"{required}: missing; train the model first (tinysense train ...)")
     meta = load_meta(meta_path)
+    check_assets(model_dir, meta.get("assets", {}))
     calibration = load_npz(model_dir / "calibration.npz", ("x", "y", "indices", "seed"))
     heldout = load_npz(model_dir / "heldout.npz", ("x", "y"))
     try:

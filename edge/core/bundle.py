@@ -49,6 +49,8 @@ class Bundle:
         if verify:
             for name in bundle.variants:
                 bundle.verify_variant(name)
+            for name in bundle.manifest.get("assets", {}):
+                bundle.asset_path(name)
         return bundle
 
     # -- manifest fields --------------------------------------------------------------------
@@ -77,7 +79,17 @@ class Bundle:
         return self.root / self.variant(name)["file"]
 
     def verify_variant(self, name: str) -> Path:
-        entry = self.variant(name)
+        return self._checked_file(self.variant(name))
+
+    def asset_path(self, name: str) -> Path:
+        """A file the bundle carries besides its variants (e.g. the frozen feature models of a
+        kws-embedding bundle), sha256-checked against the manifest's `assets` entry."""
+        assets = self.manifest.get("assets", {})
+        if name not in assets:
+            raise BundleError(f"{self.root / MANIFEST}: no asset {name!r} (has {', '.join(assets) or 'none'})")
+        return self._checked_file(assets[name])
+
+    def _checked_file(self, entry: dict) -> Path:
         path = self.root / entry["file"]
         if not path.is_file():
             raise BundleError(f"{path}: named by {self.root / MANIFEST} but missing")
@@ -140,9 +152,12 @@ def check_manifest_structure(manifest, manifest_path: Path) -> None:
                 raise BundleError(f"{manifest_path}: variant {name!r} has no {role} description")
             if not isinstance(entry[role].get("scale", 0.0), (int, float)):
                 raise BundleError(f"{manifest_path}: variant {name!r} {role} scale must be a number")
-    for key in ("input", "preprocessing", "frontend", "detection", "eval", "tflm"):
+    for key in ("input", "preprocessing", "frontend", "detection", "eval", "tflm", "assets", "embedding"):
         if key in manifest and not isinstance(manifest[key], dict):
             raise BundleError(f"{manifest_path}: {key!r} must be a JSON object")
+    for name, entry in manifest.get("assets", {}).items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+            raise BundleError(f"{manifest_path}: asset {name!r} must be an object with a 'file' name")
     if "eval" in manifest and not isinstance(manifest["eval"].get("file"), str):
         raise BundleError(f"{manifest_path}: 'eval' must name its file")
 

@@ -57,7 +57,10 @@ class TFLiteModel:
     """A single-input, single-output TFLite model with real-valued predict() on top of raw invoke()."""
 
     def __init__(self, path: str | Path, *, threads: int = 1, use_xnnpack: bool = True,
-                 device: str = "cpu", model_bytes: bytes | None = None, backends: tuple[str, ...] = BACKENDS):
+                 device: str = "cpu", model_bytes: bytes | None = None, backends: tuple[str, ...] = BACKENDS,
+                 input_shape: tuple[int, ...] | None = None):
+        """`input_shape` fixes a model whose input has dynamic dimensions (-1 in its signature) to
+        one shape before tensors are allocated."""
         self.path = Path(path)
         if model_bytes is None:
             try:
@@ -78,6 +81,8 @@ class TFLiteModel:
         try:
             with quiet_native_stderr():  # LiteRT's "Created TensorFlow Lite XNNPACK delegate" banner
                 self.interpreter = module.Interpreter(**kwargs)
+                if input_shape is not None:
+                    self.interpreter.resize_tensor_input(0, list(input_shape), strict=True)
                 self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

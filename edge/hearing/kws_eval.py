@@ -19,10 +19,10 @@ from edge.hearing.speech_commands import UNKNOWN, Item, keywords_of, load_items,
 log = logging.getLogger(__name__)
 
 
-def speech_commands_features(data_dir: str | Path, labels: list[str], splits: tuple[str, ...] | None = None,
-                             frontend: FrontendParams = RUNTIME_PARAMS) -> tuple[np.ndarray, np.ndarray, list[Item]]:
-    """Features (N, frames, channels, 1), label indices into `labels`, and the items, of the clips in
-    `splits` (all when None) whose label the model has."""
+def labelled_items(data_dir: str | Path, labels: list[str],
+                   splits: tuple[str, ...] | None = None) -> tuple[list[Item], np.ndarray]:
+    """The items of the clips in `splits` (all when None) whose label the model has, and their
+    label indices into `labels`."""
     items = load_items(data_dir, keywords_of(labels))
     if splits is not None:
         items = [item for item in items if item.split in splits]
@@ -33,8 +33,15 @@ def speech_commands_features(data_dir: str | Path, labels: list[str], splits: tu
         items = [item for item in items if item.label in index]
     if not items:
         raise InputError(f"{data_dir}: no clips for the labels {', '.join(labels)}")
+    return items, np.array([index[item.label] for item in items], dtype=np.int64)
+
+
+def speech_commands_features(data_dir: str | Path, labels: list[str], splits: tuple[str, ...] | None = None,
+                             frontend: FrontendParams = RUNTIME_PARAMS) -> tuple[np.ndarray, np.ndarray, list[Item]]:
+    """Features (N, frames, channels, 1), label indices into `labels`, and the items, of the clips in
+    `splits` (all when None) whose label the model has."""
+    items, y = labelled_items(data_dir, labels, splits)
     x = clips_features((read_clip(item) for item in items), frontend)[..., np.newaxis]
-    y = np.array([index[item.label] for item in items], dtype=np.int64)
     return x, y, items
 
 
@@ -42,10 +49,22 @@ def load_eval_data(bundle: Bundle, data_dir: str | Path) -> tuple[np.ndarray, np
     """The evaluation clips of a Speech Commands folder as (model inputs, label indices).
 
     The official test-split packaging (it has `_unknown_/`) is evaluated whole; a full dataset
-    folder contributes only its test split (testing_list.txt, else the speaker hash).
+    folder contributes only its test split (testing_list.txt, else the speaker hash). A
+    `kws-embedding` bundle gets the centred embedding view of each clip (edge.hearing.embedding,
+    with the feature models the bundle carries), a `kws` bundle microfrontend features.
     """
-    frontend = check_bundle_frontend(bundle.manifest.get("frontend"), bundle.root / MANIFEST)
     whole = (Path(data_dir) / UNKNOWN).is_dir()
-    x, y, _ = speech_commands_features(data_dir, bundle.labels, None if whole else ("test",), frontend)
+    splits = None if whole else ("test",)
+    if bundle.manifest.get("task") == "kws-embedding":
+        from edge.hearing.embedding import SpeechEmbedding, clips_embeddings, embedding_settings
+
+        settings = embedding_settings(bundle)
+        items, y = labelled_items(data_dir, bundle.labels, splits)
+        views = clips_embeddings((read_clip(item) for item in items), SpeechEmbedding.from_bundle(bundle),
+                                 settings["frames"], settings.get("shift", 0))
+        x = views[:, settings.get("shift", 0), ..., np.newaxis]
+    else:
+        frontend = check_bundle_frontend(bundle.manifest.get("frontend"), bundle.root / MANIFEST)
+        x, y, _ = speech_commands_features(data_dir, bundle.labels, splits, frontend)
     log.info("%s: %d clips (%s)", data_dir, len(y), "all clips" if whole else "test split")
     return x, y

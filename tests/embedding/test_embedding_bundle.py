@@ -1,0 +1,129 @@
+"""`train kws --arch embedding` -> `export` -> a kws-embedding bundle that carries its feature
+models, and the tools that read it (bench --data, verify, the streaming scorer)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from edge.cli import main
+from edge.core.bundle import Bundle
+from edge.core.errors import BundleError
+from edge.core.fileio import sha256_file
+from edge.hearing import embedding as emb
+
+SPEAKERS = [f"{n:08x}" for n in range(1, 9)]
+
+
+def tone(kind: str, seed: int) -> np.ndarray:
+    """1 s: 'yes' a rising chirp, 'no' a low hum, 'bed' (unknown) a noise burst, silence quiet noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(8000) / 16000
+    audio = rng.normal(0, 40, 16000)
+    word = {"yes": np.sin(2 * np.pi * (300 + 1500 * t) * t), "no": np.sin(2 * np.pi * 150 * t),
+            "bed": rng.normal(0, 0.5, len(t)), "silence": np.zeros(len(t))}[kind]
+    audio[4000:12000] += 8000 * word * np.hanning(len(t)) * rng.uniform(0.5, 1.0)
+    return np.clip(np.rint(audio), -32768, 32767).astype(np.int16)
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("embedding")
+    data = root / "data"
+    for n, speaker in enumerate(SPEAKERS):
+        for folder, name, kind in (("yes", f"{speaker}_nohash_0.wav", "yes"), ("no", f"{speaker}_nohash_0.wav", "no"),
+                                   ("_unknown_", f"bed_{speaker}_nohash_0.wav", "bed"),
+                                   ("_silence_", f"{n}.wav", "silence")):
+            (data / folder).mkdir(parents=True, exist_ok=True)
+            sf.write(data / folder / name, tone(kind, n), 16000, subtype="PCM_16")
+    out = root / "model"
+    assert main(["train", "kws", "--arch", "embedding", "--words", "yes", "no", "--data", str(data), "--no-synthetic",
+                 "--cv-folds", "2", "--real-copies", "1", "--epochs", "3", "--batch-size", "16", "--cache", str(root / "cache"),
+                 "--out", str(out)]) == 0
+    assert main(["export", str(out), "--variants", "float32,int8"]) == 0
+    return out
+
+
+def test_the_bundle_carries_its_feature_models_with_sha256_source_and_licence(bundle_dir):
+    bundle = Bundle.load(bundle_dir)
+    assert bundle.task == "kws-embedding" and bundle.labels == ["_silence_", "_unknown_", "yes", "no"]
+    assert bundle.manifest["input"]["shape"] == [10, 96, 1]
+    assert bundle.manifest["embedding"]["frames"] == 10
+    real = bundle.manifest["data"]["real"]
+    assert real["augmented_copies"] == 1  # every training clip once more, augmented: 5 views each
+    assert bundle.manifest["data"]["train"] == 2 * real["train"] * 5
+    packaged = emb.packaged_model_paths()
+    for name in ("melspectrogram", "embedding"):
+        entry = bundle.manifest["assets"][name]
+        assert entry["sha256"] == sha256_file(packaged[name]) == sha256_file(bundle.asset_path(name))
+        assert entry["source"] == f"openwakeword==0.5.1: openwakeword/resources/models/{packaged[name].name}"
+        assert "CC BY-NC-SA 4.0" in entry["licence"]["openwakeword_readme"]
+        assert "313, 338, 346, 348" in entry["licence"]["open_question"]
+        assert entry["licence"]["wheel_metadata"].startswith("Apache-2.0")
+
+
+def test_a_changed_feature_model_is_refused(bundle_dir, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(bundle_dir, copy)
+    model = copy / "embedding_model.tflite"
+    data = bytearray(model.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    model.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="embedding_model.tflite: sha256 .* does not match"):
+        Bundle.load(copy)
+
+
+def test_bench_data_computes_the_features_the_trainer_stored(bundle_dir, tmp_path, capsys):
+    """bench --data embeds every clip with the bundle's own feature models; the held-out clips the
+    trainer stored in eval.npz come out bit for bit the same."""
+    from edge.hearing.kws_eval import load_eval_data
+
+    bundle = Bundle.load(bundle_dir)
+    x, y = load_eval_data(bundle, bundle_dir.parent / "data")
+    assert x.shape == (len(SPEAKERS) * 4, 10, 96, 1)
+    stored_x, stored_y = bundle.eval_data()
+    assert 0 < len(stored_y) < len(y)
+    for example, label in zip(stored_x, stored_y):
+        matches = np.flatnonzero((x == example).all(axis=(1, 2, 3)))
+        assert len(matches) == 1 and y[matches[0]] == label
+    report = tmp_path / "bench.json"
+    assert main(["bench", str(bundle_dir), "--data", str(bundle_dir.parent / "data"), "--runs", "3", "--warmup", "1",
+                 "--json", str(report)]) == 0
+    result = json.loads(report.read_text())
+    assert result["task"] == "kws-embedding" and result["count"] == len(y)
+    assert result["variants"]["float32"]["accuracy"] >= 0.5  # chance is 0.25; the tones are easy
+
+
+def test_int8_head_runs_the_same_in_tflite_micro(bundle_dir, capsys):
+    assert main(["verify", str(bundle_dir)]) == 0
+    assert "int8" in capsys.readouterr().out
+
+
+def test_streaming_scores_equal_clip_scores(bundle_dir):
+    """One embedding stream, scored each step: at the step where the clip is centred the scores
+    are those of the clip's features."""
+    bundle = Bundle.load(bundle_dir)
+    scorer = emb.EmbeddingKeywordScorer(bundle, "int8")
+    clip, shift = tone("yes", 99), bundle.manifest["embedding"]["shift"]
+    audio = emb.clip_context(clip, 10 + 2 * shift)
+    scores = np.concatenate([scorer.process(audio[i:i + 700]) for i in range(0, len(audio), 700)])
+    assert scores.shape == (2 * shift + 1, 4)
+    views = emb.clip_embeddings(clip, emb.SpeechEmbedding.from_bundle(bundle), 10, shift)
+    expected = bundle.open("int8").predict(views[:, :, :, np.newaxis])
+    assert np.array_equal(scores, expected)
+    scorer.reset()
+    assert len(scorer.process(audio[: 10 * emb.STEP_SAMPLES])) == 0
+
+
+def test_microfrontend_only_options_are_refused_in_one_line(tmp_path, capsys):
+    (tmp_path / "data").mkdir()
+    assert main(["train", "kws", "--arch", "embedding", "--warm-frontend", "--data", str(tmp_path / "data"),
+                 "--no-synthetic", "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["tinysense train: error: --init-from and --warm-frontend are for the microfrontend models, "
+                   "not --arch embedding"]
+    assert not (tmp_path / "m").exists()

@@ -1,0 +1,201 @@
+"""`tinysense train kws --arch embedding`: a small head over Google's pretrained speech embedding.
+
+The frozen mel and embedding models (edge.hearing.embedding, from the openwakeword==0.5.1 wheel)
+turn each clip into `FRAMES` 96-d embeddings (one per 80 ms); only the head
+(trainer.kws_models.embedding_head) is trained. Clips, splits, cross-validation folds, --words,
+--balance and --real-copies are those of `train kws` (trainer.kws_train). Embeddings are cached
+per clip set in `<cache>/embedding/` (default ~/.cache/tinysense/embedding), so a
+cross-validation run computes them once for all folds.
+
+Augmentation: each clip is embedded in a context `SHIFT` steps longer at both ends, and training
+sees all 2 * SHIFT + 1 views (the word up to 160 ms early or late in the window, as a stream sees
+it between two steps); validation and held-out clips are scored on the centred view, as
+`bench --data` does. `--real-copies N` adds N augmented copies (speed, shift, reverb, generated
+noise, gain) of every real clip, of which the training speakers' are used.
+
+The model folder gets the two feature models (`melspectrogram.tflite`, `embedding_model.tflite`)
+with their sha256, source package and licence in train_meta.json's `assets`; `tinysense export`
+carries them into the bundle.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edge.core.errors import InputError
+from edge.core.fileio import atomic_save_npz, sha256_file
+from edge.hearing import embedding as emb
+
+log = logging.getLogger(__name__)
+
+#: Embeddings the head sees: 10 steps = 1.52 s of audio (a 1 s clip with 0.26 s to spare).
+FRAMES = 10
+#: Extra steps at each end of a training clip's context (views shifted by up to 2 x 80 ms).
+SHIFT = 2
+#: Streaming detection defaults for the daemon's later cascade step: the head runs every step.
+DETECTION = {"inference_stride_ms": 80, "smoothing_window_ms": 240, "threshold": 0.6, "min_count": 2,
+             "refractory_ms": 1000}
+CACHE_FORMAT = 1
+
+
+def embedding_cache_dir(cache: Path | None) -> Path:
+    """`<cache>/embedding` for --cache DIR, else ~/.cache/tinysense/embedding ($TINYSENSE_CACHE)."""
+    from trainer.kws_corpus import default_cache_dir
+
+    return Path(cache) / "embedding" if cache is not None else default_cache_dir().parent / "embedding"
+
+
+def cached_views(clips: np.ndarray, features: emb.SpeechEmbedding, model_sha: str, cache_dir: Path) -> np.ndarray:
+    """`clips_embeddings(clips, FRAMES, SHIFT)` (N, 2 * SHIFT + 1, FRAMES, 96), from the cache when
+    the same clips were embedded before with the same models and settings."""
+    digest = hashlib.sha256(f"{CACHE_FORMAT}:{FRAMES}:{SHIFT}:{model_sha}:{clips.shape}".encode())
+    digest.update(np.ascontiguousarray(clips, dtype=np.int16).tobytes())
+    path = cache_dir / f"{digest.hexdigest()[:20]}.npz"
+    if path.is_file():
+        try:
+            with np.load(path) as data:
+                return data["views"]
+        except (OSError, KeyError, ValueError) as exc:
+            log.warning("%s: unreadable embedding cache (%s); computing again", path, exc)
+    started = time.perf_counter()
+    views = []
+    for n, clip in enumerate(clips):
+        views.append(emb.clip_embeddings(clip, features, FRAMES, SHIFT))
+        if sys.stderr.isatty() and n % 200 == 0:
+            print(f"\rembedding {n}/{len(clips)} clips", end="", file=sys.stderr, flush=True)
+    views = np.stack(views) if views else np.zeros((0, 2 * SHIFT + 1, FRAMES, emb.EMBEDDING_DIM), np.float32)
+    log.info("embedded %d clips in %.0f s -> %s", len(clips), time.perf_counter() - started, path)
+    atomic_save_npz(path, views=views)
+    return views
+
+
+def embedding_by_role(parts, labels: list[str], features, model_sha: str, cache_dir: Path,
+                      seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{role: (views (N, 2 * SHIFT + 1, FRAMES, 96), label indices)} over all parts, in `labels` order."""
+    index = {label: i for i, label in enumerate(labels)}
+    out = {}
+    per_part = [(cached_views(corpus.clips, features, model_sha, cache_dir), corpus, roles) for corpus, roles in parts]
+    for role in ("train", "validation", "heldout"):
+        xs, ys = [], []
+        for views, corpus, roles in per_part:
+            chosen = roles == role
+            if chosen.any():
+                xs.append(views[chosen])
+                ys.append(np.array([index[label] for label in corpus.labels[chosen].tolist()], dtype=np.int64))
+        out[role] = (np.concatenate(xs), np.concatenate(ys)) if xs else \
+            (np.zeros((0, 2 * SHIFT + 1, FRAMES, emb.EMBEDDING_DIM), np.float32), np.zeros(0, np.int64))
+    return out
+
+
+def all_views(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, views, FRAMES, 96) -> every view as an example (N * views, FRAMES, 96, 1)."""
+    views = x.shape[1]
+    return x.reshape(-1, FRAMES, emb.EMBEDDING_DIM, 1), np.repeat(y, views)
+
+
+def centred(x: np.ndarray) -> np.ndarray:
+    """(N, views, FRAMES, 96) -> the centred view (N, FRAMES, 96, 1)."""
+    return x[:, SHIFT, ..., np.newaxis]
+
+
+def copy_feature_models(out_dir: Path) -> dict:
+    """Copy the two feature models into the model folder; their `assets` entries for train_meta.json."""
+    from edge.core.fileio import atomic_write_bytes
+
+    assets = {}
+    for name, source in emb.packaged_model_paths().items():
+        target = atomic_write_bytes(Path(out_dir) / source.name, source.read_bytes())
+        assets[name] = {"file": target.name, "sha256": sha256_file(target), "size_bytes": target.stat().st_size,
+                        "source": f"{emb.SOURCE_PACKAGE}: openwakeword/resources/models/{source.name}",
+                        "licence": emb.LICENCE}
+    return assets
+
+
+def real_copies_part(args, words: tuple[str, ...], cv) -> list:
+    """--real-copies N for the embedding head: N augmented copies of EVERY real clip (not only
+    this fold's training clips), with the real clips' roles, so their embeddings are cached once
+    for all folds; only the 'train' role is used."""
+    from trainer.kws_corpus import speech_commands_corpus
+    from trainer.kws_train import augmented_copies, real_roles
+
+    corpus = speech_commands_corpus(args.data, words, seed=args.seed)
+    roles = real_roles(corpus, *(cv or (None, 0)))
+    copied, _ = augmented_copies(corpus, args.real_copies, args.seed)
+    return [(copied, np.tile(np.where(roles == "train", "train", "unused"), args.real_copies))]
+
+
+def train(args, words: tuple[str, ...], labels: list[str], cv, started: float) -> int:
+    """The embedding-head branch of `train kws` (after its argument checks)."""
+    import argparse
+    from dataclasses import asdict
+
+    from trainer.fit import FitConfig, fit
+    from trainer.kws_models import ARCHITECTURES, DEFAULT_EPOCHS, count_macs
+    from trainer.kws_train import load_data
+    from trainer.outputs import balanced_indices, save_training_outputs
+
+    if args.init_from is not None or args.warm_frontend:
+        raise InputError("--init-from and --warm-frontend are for the microfrontend models, not --arch embedding")
+    features = emb.SpeechEmbedding.from_package()
+    model_sha = hashlib.sha256("".join(sha256_file(p) for p in emb.packaged_model_paths().values()).encode()).hexdigest()
+    parts, data = load_data(argparse.Namespace(**{**vars(args), "real_copies": 0}), words, cv)
+    if args.real_copies:
+        if not any((roles == "train").any() for _, roles in parts[-1:]):
+            raise InputError(f"{args.data}: no training clips to copy; add --cv-folds K to train on some of them")
+        parts += real_copies_part(args, words, cv)
+        data["real"]["augmented_copies"] = args.real_copies
+    roles = embedding_by_role(parts, labels, features, model_sha, embedding_cache_dir(args.cache), args.seed)
+    (x_train, y_train), (x_val, y_val), (x_held, y_held) = (roles[r] for r in ("train", "validation", "heldout"))
+    if args.data is None:  # no real speech: the validation speakers are the held-out set too
+        x_held, y_held = x_val, y_val
+    if not len(y_val):
+        x_val, y_val = x_held, y_held
+    if not len(y_train) or not len(y_held):
+        raise InputError(f"no {'training' if not len(y_train) else 'held-out'} clips; check --data and --cv-fold")
+    if args.balance:
+        keep = balanced_indices(y_train, int(np.median(np.bincount(y_train, minlength=len(labels)))), args.seed)
+        x_train, y_train = x_train[keep], y_train[keep]
+    calibration_x, calibration_y = centred(x_train), y_train
+    x_train, y_train = all_views(x_train, y_train)
+    x_val, x_held = centred(x_val), centred(x_held)
+    source = "real speech held-out speakers" if args.data is not None else "synthetic speech, validation speakers"
+    log.info("kws embedding: %d train examples (%d views), %d validation, %d held-out clips (%s); features %.0f s",
+             len(y_train), 2 * SHIFT + 1, len(y_val), len(y_held), source, time.perf_counter() - started)
+
+    shape = (FRAMES, emb.EMBEDDING_DIM, 1)
+    config = FitConfig(epochs=args.epochs or DEFAULT_EPOCHS["embedding"], batch_size=args.batch_size,
+                       optimizer="adam", learning_rate=args.learning_rate, seed=args.seed, schedule=args.schedule)
+    model, history = fit(lambda: ARCHITECTURES["embedding"](shape, len(labels)), (x_train, y_train), (x_val, y_val),
+                         len(labels), args.out, config)
+    assets = copy_feature_models(args.out)
+    meta = {
+        "name": args.out.name,
+        "task": "kws-embedding",
+        "labels": labels,
+        "input": {"shape": list(shape), "dtype": "float32",
+                  "layout": f"{FRAMES} speech embeddings (one per 80 ms) x 96 x 1 (edge.hearing.embedding)"},
+        "embedding": {"frames": FRAMES, "shift": SHIFT, "sample_rate": emb.SAMPLE_RATE,
+                      "step_samples": emb.STEP_SAMPLES, "window_frames": emb.WINDOW_FRAMES,
+                      "mel_transform": "x / 10 + 2", "context_samples": emb.context_samples(FRAMES),
+                      "source_package": emb.SOURCE_PACKAGE},
+        "assets": assets,
+        "detection": DETECTION,
+        "training": {"arch": "embedding", "words": list(words), "balance": args.balance, **asdict(config),
+                     "views": 2 * SHIFT + 1, "params": int(model.count_params()), "macs": count_macs(model),
+                     "history": history, "seconds": round(time.perf_counter() - started, 1)},
+        "data": {"source": source, "train": int(len(y_train)), "validation": int(len(y_val)),
+                 "heldout": int(len(y_held)), **data},
+    }
+    # The calibration pool draws from the centred views, the inputs a scored clip gives.
+    metrics = save_training_outputs(args.out, model, meta, calibration_x, calibration_y, x_held, y_held,
+                                    calibration_per_class=50, seed=args.seed)
+    log.info("kws embedding: held-out accuracy %.4f (%d clips) in %.0f s", metrics["heldout_accuracy"],
+             metrics["heldout_count"], time.perf_counter() - started)
+    print(f"trained {args.out}: held-out accuracy {metrics['heldout_accuracy']:.4f} on {metrics['heldout_count']} clips ({source})")
+    return 0
+
