@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 def add_arguments(parser) -> None:
     parser.add_argument("model_dir", type=Path, metavar="MODEL_DIR", help="exported bundle folder")
     parser.add_argument("--data", type=Path, default=None,
-                        help="evaluation data: MNIST IDX folder (digits) or Speech Commands folder (kws); default: the bundle's eval.npz")
+                        help="evaluation data: MNIST IDX folder (digits), Speech Commands folder (kws) or a folder of value-prefixed crops (meter); default: the bundle's eval.npz")
     parser.add_argument("--variants", default=None, help="comma-separated variants (default: all in the manifest)")
     parser.add_argument("--threads", type=positive_int, default=1, help="interpreter threads (default: 1)")
     parser.add_argument("--runs", type=positive_int, default=300, help="timed single-example runs per variant (default: 300)")
@@ -58,11 +58,17 @@ def load_eval(bundle: Bundle, data_dir: Path | None, limit: int | None) -> tuple
 
         x, y = load_split(data_dir, "test")
         x, source = x[..., np.newaxis], f"MNIST test split in {data_dir}"
-    elif bundle.task == "kws":
+    elif bundle.task in ("kws", "kws-embedding"):
         from edge.hearing.kws_eval import load_eval_data
 
         x, y = load_eval_data(bundle, data_dir)
         source = f"Speech Commands layout in {data_dir}"
+    elif bundle.task == "meter":
+        from edge.seeing.meter import check_preprocessing, load_folder, value_to_class
+
+        check_preprocessing(bundle)
+        x, values = load_folder(data_dir)
+        y, source = value_to_class(values), f"value-prefixed meter crops in {data_dir}"
     else:
         raise TinysenseError(f"{bundle.root}: no evaluation data loader for task {bundle.task!r}")
     if len(y) == 0:

@@ -289,7 +289,9 @@ def candidates(gray: np.ndarray, config: ReaderConfig) -> tuple[np.ndarray, list
 
 def outside_of(found: list, others: list) -> list:
     """Candidates not lying inside a larger candidate of the other polarity (the holes of 0, 6, 8, 9
-    and the gaps between strokes show up as 'ink' when the polarity is wrong)."""
+    and the gaps between strokes show up as 'ink' when the polarity is wrong): used to score the two
+    polarities. The winner keeps all its candidates: the paper around a narrow digit (the single bar
+    of a seven-segment 1) is such a larger candidate of the wrong polarity."""
     def inside(a: list[int], b: list[int]) -> bool:
         overlap = max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
         return overlap >= 0.8 * (a[2] - a[0]) * (a[3] - a[1]) and (b[3] - b[1]) > (a[3] - a[1])
@@ -321,14 +323,14 @@ def locate(frame: np.ndarray, config: ReaderConfig = ReaderConfig()) -> Located:
     if min(gray.shape) < config.min_height:
         return empty
     if config.polarity == "auto":
-        (dark_norm, dark), (light_norm, light) = candidates(gray, config), candidates(255 - gray, config)
-        dark, light = outside_of(dark, light), outside_of(light, dark)
-        dark_lines, light_lines = lines_of(dark), lines_of(light)
-        dark_score, light_score = line_score(dark, dark_lines), line_score(light, light_lines)
+        (dark_norm, dark_all), (light_norm, light_all) = candidates(gray, config), candidates(255 - gray, config)
+        dark, light = outside_of(dark_all, light_all), outside_of(light_all, dark_all)
+        dark_score, light_score = line_score(dark, lines_of(dark)), line_score(light, lines_of(light))
         use_dark = dark_score >= light_score
         log.debug("polarity: dark-on-light %d candidates (height sum %d), light-on-dark %d (%d) -> %s",
                   len(dark), dark_score, len(light), light_score, "dark" if use_dark else "light")
-        norm, found, lines = (dark_norm, dark, dark_lines) if use_dark else (light_norm, light, light_lines)
+        norm, found = (dark_norm, dark_all) if use_dark else (light_norm, light_all)
+        lines = lines_of(found)
     else:
         norm, found = candidates(gray if config.polarity == "dark" else 255 - gray, config)
         lines = lines_of(found)

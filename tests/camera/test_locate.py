@@ -9,7 +9,7 @@ import pytest
 
 from edge.seeing.digit_reader import ReaderConfig, locate, to_gray
 from edge.core.errors import InputError
-from tests.camera.conftest import number_image
+from tests.camera.conftest import font, number_image
 
 
 def overlap(a, b) -> float:
@@ -36,6 +36,25 @@ def test_seven_segment_digits_are_one_box_each():
     for face in ("DSEG7Classic-Regular.ttf", "DSEG7ClassicMini-Italic.ttf"):
         image, _ = number_image("2580", font_name=face)
         assert len(locate(image).boxes) == 4, face
+
+
+@pytest.mark.parametrize("text,face,dark_ink", [("0815", "DSEG7Classic-Regular.ttf", True),
+                                                ("2019", "DSEG7Classic-Regular.ttf", True),
+                                                ("1234", "DSEG7Classic-Bold.ttf", False)])
+def test_a_narrow_one_between_wider_digits_gets_its_box(text, face, dark_ink):
+    """A display's string as the font sets it (one draw call, the 1's bar at the right of its cell):
+    the paper between the 1 and its neighbour, seen with the wrong polarity, has a box around the
+    bar; the bar is a digit all the same, not a hole."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    picture = Image.new("L", (640, 480), 235 if dark_ink else 25)
+    ImageDraw.Draw(picture).text((320, 240), text, font=ImageFont.truetype(str(font(face)), 140 if not dark_ink else 96),
+                                 fill=30 if dark_ink else 220, anchor="mm")
+    boxes = locate(np.asarray(picture)).boxes
+    assert len(boxes) == 4
+    one = text.index("1")
+    assert boxes[one][2] < 0.3 * boxes[one][3]  # the bar itself, in its place between the others
+    assert [box[0] for box in boxes] == sorted(box[0] for box in boxes)
 
 
 def test_two_lines_are_read_top_to_bottom():

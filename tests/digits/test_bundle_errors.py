@@ -89,7 +89,7 @@ def test_bundle_of_another_task(bundle_copy, capsys):
         KeywordSpotter.from_bundle(bundle_copy)
     rewrite_manifest(bundle_copy, lambda m: m.update(task="kws"))
     line = cli_error(capsys, "classify-image", "--model", str(bundle_copy), str(bundle_copy / "manifest.json"))
-    assert line.endswith("manifest.json: a 'kws' bundle; this needs a 'digits' bundle")
+    assert line.endswith("manifest.json: a 'kws' bundle; this needs a 'digits' or 'meter' bundle")
 
 
 def test_not_a_bundle(tmp_path, capsys):

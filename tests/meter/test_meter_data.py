@@ -1,0 +1,99 @@
+"""Meter training data: photo folders split by meter, dev/ never trained on, rendered crops."""
+import numpy as np
+import pytest
+from PIL import Image
+
+from edge.core.errors import InputError
+from edge.seeing import meter
+from trainer import meter_data
+
+
+def write_crops(folder, values, size=(24, 40)):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, value in enumerate(values):
+        Image.new("RGB", size, (int(value * 25), 0, 0)).save(folder / f"{value:.1f}_{i}.jpg")
+
+
+@pytest.fixture
+def meter_tree(tmp_path):
+    """train/ with three meters and an LCD, dev/ with one more meter."""
+    for name, count in (("water_a", 12), ("water_b", 6), ("power_c", 6), ("lcd", 6)):
+        write_crops(tmp_path / "train" / name, [round(i * 0.7 % 10, 1) for i in range(count)])
+    write_crops(tmp_path / "dev" / "gas_d", [1.0, 2.5, 9.9])
+    return tmp_path
+
+
+def test_root_with_train_and_dev_trains_on_train_and_holds_out_dev(meter_tree):
+    data = meter_data.load_photos(meter_tree, [], 0.2, seed=0)
+    assert sorted(data.v_test.tolist()) == [1.0, 2.5, 9.9]
+    assert len(data.v_train) + len(data.v_val) == 30
+    assert data.groups["heldout"] == ["dev/*"]
+    assert data.x_train.shape[1:] == (32, 20, 1) and data.x_train.dtype == np.uint8
+    # validation is whole meters: no folder is in both
+    assert data.groups["validation"] and len(data.v_val) in (6, 12)
+
+
+def test_exclude_leaves_crops_out_of_training(meter_tree):
+    data = meter_data.load_photos(meter_tree, ["lcd/*"], 0.2, seed=0)
+    assert len(data.v_train) + len(data.v_val) == 24
+    with pytest.raises(InputError, match="leaves no training crops"):
+        meter_data.load_photos(meter_tree, ["*"], 0.2, seed=0)
+
+
+def test_folder_without_dev_holds_out_whole_meters(meter_tree):
+    data = meter_data.load_photos(meter_tree / "train", [], 0.2, seed=0)
+    assert len(data.v_train) + len(data.v_val) + len(data.v_test) == 30
+    held = set(data.groups["heldout"])
+    assert held and held <= {"water_a", "water_b", "power_c", "lcd"}
+
+
+def test_split_paths_keeps_groups_whole(tmp_path):
+    paths = [tmp_path / g / f"{i}.jpg" for g, n in (("a", 5), ("b", 3), ("c", 2)) for i in range(n)]
+    kept, held, groups = meter_data.split_paths(paths, tmp_path, 0.25, seed=3)
+    assert sorted(kept + held) == list(range(10))
+    names = {p.parent.name for p in (paths[i] for i in held)}
+    assert names == set(groups) and not names & {paths[i].parent.name for i in kept}
+
+
+def test_rendered_crops_are_seeded_sized_and_cover_wheels_and_lcds():
+    x, values = meter_data.render_crops(60, seed=5)
+    again, same_values = meter_data.render_crops(60, seed=5)
+    assert x.shape == (60, 32, 20, 1) and x.dtype == np.uint8
+    assert np.array_equal(x, again) and np.array_equal(values, same_values)
+    assert values.min() >= 0 and values.max() < 10
+    assert (meter.is_between(values)).any() and (~meter.is_between(values)).any()
+    assert float(x.std()) > 10  # not blank
+
+
+def test_drum_shows_the_next_digit_rolling_in_from_below():
+    """At x.5 the wheel shows halves of two digits: ink in the top and in the bottom of the window,
+    and at x.0 the digit sits in the middle with the gaps above and below it."""
+    font = meter_data.wheel_fonts()[0]
+    whole = meter_data.drum(4.0, font, np.random.default_rng(1))
+    half = meter_data.drum(4.5, font, np.random.default_rng(1))
+    def ink_rows(image):  # rows whose contrast to the drum's shade is high
+        return (np.abs(image - np.median(image)).max(axis=1) > 60)
+    rows = ink_rows(whole)
+    third = len(rows) // 3
+    assert rows[third:-third].all()
+    middle = ink_rows(half)[len(rows) // 2 - 1 : len(rows) // 2 + 1]
+    assert not middle.any()  # the gap between the 4 and the 5 crosses the centre
+
+
+def test_edge_marks_touch_only_the_edge_columns_of_about_half_the_crops():
+    x = np.full((400, 32, 20, 1), 200, np.uint8)
+    marked = meter_data.edge_marks(x, np.random.default_rng(0))
+    changed = (marked != x).any(axis=(1, 2, 3))
+    assert 0.3 < changed.mean() < 0.5  # half drawn, some of them get neither a bar nor dashes
+    assert (marked[:, :, 3:17] == 200).all()  # the digit's middle columns never change
+    assert (marked <= x).all() and int(marked.min()) < 90  # dark marks on a light drum
+    assert (x == 200).all()  # a copy: the caller's array is left alone
+    assert np.array_equal(marked, meter_data.edge_marks(x, np.random.default_rng(0)))
+
+
+def test_photo_training_crops_get_edge_marks_and_validation_does_not(meter_tree, monkeypatch):
+    marked = []
+    monkeypatch.setattr(meter_data, "edge_marks", lambda x, rng: marked.append(len(x)) or np.zeros_like(x))
+    data = meter_data.load_photos(meter_tree, [], 0.2, seed=0)
+    assert marked == [len(data.v_train)] and not data.x_train.any()
+    assert data.x_val.any() and data.x_test.any()

@@ -1,0 +1,88 @@
+"""`tinysense train meter`: a meter-digit model (one class per tenth) from photos or rendered crops.
+
+Without `--data` it trains on rendered wheels and LCD digits only (offline, about a minute on
+2 cores). With `--data DIR` it trains on the value-prefixed crops under DIR; a DIR holding
+`train/` and `dev/` is trained on train/ and scored on dev/ (never trained on).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from edge.core.argtypes import fraction, positive_float, positive_int
+from edge.seeing import meter
+from trainer.meter_models import ARCHITECTURES
+
+log = logging.getLogger(__name__)
+#: Epochs (rendered default, real photos): measured on 2 cores to fit the time budget of `make demo`.
+DEFAULT_EPOCHS = {"rendered": 8, "photos": 30}
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--data", default=None, metavar="DIR",
+                        help="folder of crops named like 4.9_anything.jpg, searched recursively; with train/ and dev/ "
+                             "sub-folders, trains on train/ and reports on dev/ (default: rendered crops only)")
+    parser.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                        help="leave out training crops whose path (relative to the training folder) matches, "
+                             "e.g. 'lcd7seg/*_kz0003*' (repeatable)")
+    parser.add_argument("--count", type=positive_int, default=8000, help="rendered crops without --data (default 8000)")
+    parser.add_argument("--renders", type=int, default=0, metavar="N",
+                        help="with --data: also train on N rendered crops (other drums, colours and fonts than the photos')")
+    parser.add_argument("--arch", choices=sorted(ARCHITECTURES), default="small")
+    parser.add_argument("--epochs", type=positive_int, default=None,
+                        help=f"epochs (default: {DEFAULT_EPOCHS['rendered']} rendered, {DEFAULT_EPOCHS['photos']} photos)")
+    parser.add_argument("--batch-size", type=positive_int, default=64)
+    parser.add_argument("--optimizer", choices=["rmsprop", "adam", "sgd"], default="adam")
+    parser.add_argument("--learning-rate", type=positive_float, default=2e-3)
+    parser.add_argument("--validation-split", type=fraction, default=0.1,
+                        help="share of training crops (whole sub-folders when there are several) held for validation")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("models/meter"), help="model folder (default: models/meter)")
+
+
+def run(args) -> int:
+    from trainer.fit import FitConfig, fit
+    from trainer.meter_data import add_renders, load_photos, load_rendered
+    from trainer.meter_models import augmenter
+    from trainer.outputs import check_out_dir, save_training_outputs
+
+    started = time.perf_counter()
+    check_out_dir(args.out)
+    if args.data is None:
+        data = load_rendered(args.count, args.validation_split, args.seed)
+    else:
+        data = load_photos(args.data, args.exclude, args.validation_split, args.seed)
+        if args.renders > 0:
+            data = add_renders(data, args.renders, args.seed)
+    epochs = args.epochs or DEFAULT_EPOCHS["rendered" if args.data is None else "photos"]
+    config = FitConfig(epochs=epochs, batch_size=args.batch_size, optimizer=args.optimizer,
+                       learning_rate=args.learning_rate, seed=args.seed, schedule="cosine")
+    y_train, y_val, y_test = (meter.value_to_class(v) for v in (data.v_train, data.v_val, data.v_test))
+    model, history = fit(ARCHITECTURES[args.arch], (data.x_train, y_train), (data.x_val, y_val), meter.TENTHS,
+                         args.out, config, augment=augmenter(args.seed))
+    scores = meter.score(data.v_test, meter.class_to_value(
+        model.predict(data.x_test.astype("float32"), batch_size=256, verbose=0).argmax(axis=1)))
+    meta = {
+        "name": args.out.name,
+        "task": "meter",
+        "labels": meter.LABELS,
+        "input": {"shape": [meter.HEIGHT, meter.WIDTH, 1], "dtype": "float32", "range": [0, 255],
+                  "layout": "HWC grayscale pixels"},
+        "preprocessing": meter.PREPROCESSING,
+        "training": {"arch": args.arch, "count": args.count if args.data is None else None, "renders": args.renders,
+                     "exclude": args.exclude, **asdict(config), "params": int(model.count_params()),
+                     "history": history, "seconds": round(time.perf_counter() - started, 1)},
+        "data": {"source": data.source, "train": int(len(y_train)), "validation": int(len(y_val)),
+                 "heldout": int(len(y_test)), "groups": data.groups},
+        "metrics": {"heldout_meter": scores.as_dict()},
+    }
+    metrics = save_training_outputs(args.out, model, meta, data.x_train, y_train, data.x_test, y_test,
+                                    calibration_per_class=5, seed=args.seed)
+    log.info("meter: held-out exact tenth %.4f in %.0f s; model in %s", metrics["heldout_accuracy"],
+             time.perf_counter() - started, args.out)
+    print(f"trained {args.out}: held-out ({len(y_test)} crops) clean digits {scores.clean:.4f} "
+          f"({scores.clean_count}), between two digits read as one of them {scores.between:.4f} "
+          f"({scores.between_count}), exact tenth {scores.exact:.4f}, within one tenth {scores.within_one:.4f}")
+    return 0
