@@ -119,6 +119,22 @@ build/scenes/%/ground_truth.jsonl:
 bench-camera: models/digits-mixed/manifest.json $(foreach kind,$(SCENE_KINDS),build/scenes/$(kind)/ground_truth.jsonl)
 	$(foreach kind,$(SCENE_KINDS),$(TINYSENSE) read-digits --model models/digits-mixed --bench build/scenes/$(kind) --json build/scenes/$(kind)/bench.json &&) true
 
+# section: meter
+# Meter digits (number wheels and LCDs), one class per tenth on 32x20 grey crops. The default
+# trains on rendered crops only (offline); real photos go through --data, e.g.
+# make train METER_ARGS="--data ../shared/data/meter_digits" (trains on train/, reports on dev/), then
+# $(PY) -m edge.seeing.meter_bench models/meter --data ../shared/data/meter_digits/dev for the meter figures.
+# A whole meter from a camera: $(TINYSENSE) read-digits --model models/meter --layout meter.json --camera 0
+# (one box per digit, optional alignment marks: edge/seeing/meter_reader.py); its speed on one core:
+# $(PY) -m edge.seeing.meter_bench models/meter --layout meter.json --frame frame.jpg
+METER_ARGS ?=
+TRAIN_TARGETS += models/meter/train_meta.json
+EXPORT_TARGETS += models/meter/manifest.json
+BENCH_MODELS += models/meter
+TRAIN_ARGS_meter = $(METER_ARGS)
+models/meter/train_meta.json: models/meter/train-args
+	$(TINYSENSE) train meter --out models/meter $(METER_ARGS)
+
 # section: firmware
 # Microcontroller assets (TFLite Micro C++): `make export` also writes firmware_assets/<name>/ from
 # each int8 bundle; `make firmware-check` regenerates them from the committed model bytes (no

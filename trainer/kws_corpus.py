@@ -56,7 +56,7 @@ from trainer.synth_speech import APT_PACKAGES, MAX_SPEEDUP, Speaker, installed_v
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1  # bump when synthesis or augmentation changes what a cached corpus holds
+FORMAT_VERSION = 2  # bump when synthesis or augmentation changes what a cached corpus holds (2: piper, seeded)
 DEFAULT_KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 
 #: Other words for `_unknown_`: Speech Commands' 25 auxiliary words, then common English words of
@@ -134,6 +134,7 @@ class CorpusConfig:
     validation_percent: float = 15.0
     seed: int = 0
     background_dir: str | None = None  # a `_background_noise_` folder's parent, for noise mixing
+    engines: tuple[str, ...] | None = None  # synthesizers to speak with (default: every installed one)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def key(self) -> str:
@@ -257,7 +258,7 @@ def _progress(enabled: bool):
 def build_corpus(config: CorpusConfig, processes: int = 2, progress: bool = True) -> tuple[Corpus, dict]:
     """Synthesize and augment the whole corpus (no caching here); returns it and build statistics."""
     started = time.perf_counter()
-    speakers = speaker_pool(config.speakers, seed=config.seed)
+    speakers = speaker_pool(config.speakers, seed=config.seed, engines=list(config.engines) if config.engines else None)
     vocabulary = unknown_vocabulary(config.keywords)
     rng = np.random.default_rng(config.seed)
     tasks = []

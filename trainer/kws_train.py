@@ -7,6 +7,7 @@ front-end parameters and the detection defaults the streaming daemon starts from
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import logging
 import sys
@@ -20,6 +21,17 @@ from edge.core.argtypes import positive_float, positive_int
 from edge.hearing.speech_commands import cv_fold, label_set, speaker_fold
 from trainer.kws_corpus import DEFAULT_KEYWORDS
 from trainer.kws_models import ARCHITECTURES, DEFAULT_EPOCHS
+from trainer.speech_commands_download import download_speech_commands, is_download
+from trainer.synth_speech import ENGINES
+
+
+def engine_list(text: str) -> tuple[str, ...]:
+    """`--synthetic-engines espeak-ng,piper` -> ('espeak-ng', 'piper'); an unknown name is a usage error."""
+    names = tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    unknown = [name for name in names if name not in ENGINES]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(f"choose from {', '.join(ENGINES)} (got {text!r})")
+    return names
 
 log = logging.getLogger(__name__)
 #: Streaming detection defaults written into the manifest (edge/hearing/listen.py reads them): run the
@@ -33,11 +45,14 @@ DETECTION = {"inference_stride_ms": 100, "smoothing_window_ms": 500, "threshold"
 def add_arguments(parser) -> None:
     parser.add_argument("--arch", choices=sorted(ARCHITECTURES), default="ds-cnn",
                         help="model: ds-cnn (edge, default), ds-cnn-l (edge, more capacity for real speech), "
-                             "book (float reference), tiny (tests)")
+                             "book (float reference), tiny (tests), embedding (a head on Google's pretrained speech "
+                             "embedding, for Pi-class hardware; trainer/kws_embedding.py)")
     parser.add_argument("--words", nargs="+", default=list(DEFAULT_KEYWORDS), metavar="WORD",
                         help="keywords to spot (default: the 10 Speech Commands keywords)")
     parser.add_argument("--data", type=Path, default=None, metavar="DIR",
-                        help="real speech in the Speech Commands layout, mixed with the synthetic corpus")
+                        help="real speech in the Speech Commands layout, mixed with the synthetic corpus; "
+                             "speech-commands-download fetches Speech Commands v0.02 (2.3 GB, sha256-checked, "
+                             "cached in ~/.keras/datasets) and trains on its train/validation splits")
     parser.add_argument("--no-synthetic", action="store_true", help="train on --data only")
     parser.add_argument("--real-copies", type=int, default=0, metavar="N",
                         help="add N augmented copies (speed, shift, reverb, generated noise, gain) of each real "
@@ -52,6 +67,9 @@ def add_arguments(parser) -> None:
                         help="synthetic speakers in the corpus (default: the corpus default, 250)")
     parser.add_argument("--synthetic-copies", type=positive_int, default=None, metavar="N",
                         help="clips per synthetic utterance, clean + augmented (default: the corpus default, 3)")
+    parser.add_argument("--synthetic-engines", type=engine_list, default=None, metavar="A,B",
+                        help=f"synthesizers of the corpus, comma-separated, from {', '.join(ENGINES)} "
+                             "(default: every one installed)")
     parser.add_argument("--init-from", type=Path, default=None, metavar="MODEL_DIR",
                         help="start from a trained model with the same labels (fine-tune, e.g. on your own recordings)")
     parser.add_argument("--epochs", type=positive_int, default=None, help="epochs (default: 20; tiny 15)")
@@ -98,7 +116,7 @@ def load_data(args, words: tuple[str, ...], cv: tuple[int, int] | None) -> tuple
                         "augmented_copies": args.real_copies,
                         "cv": {"folds": cv[0], "fold": cv[1]} if cv else None}
     if not args.no_synthetic:
-        sizes = {"speakers": args.synthetic_speakers, "copies": args.synthetic_copies}
+        sizes = {"speakers": args.synthetic_speakers, "copies": args.synthetic_copies, "engines": args.synthetic_engines}
         config = CorpusConfig(keywords=words, seed=args.seed, **{k: v for k, v in sizes.items() if v is not None})
         corpus = load_corpus(words, cache_dir=args.cache, config=config, progress=sys.stderr.isatty())
         parts.append((corpus, corpus.split.astype(str)))
@@ -191,9 +209,15 @@ def run(args) -> int:
         raise InputError("--cv-folds K needs --data DIR (real speech to split by speaker)")
     if args.real_copies < 0 or (args.real_copies and args.data is None):
         raise InputError(f"--real-copies N needs --data and N >= 0, got {args.real_copies}")
+    check_out_dir(args.out)
+    if is_download(args.data):
+        args.data = download_speech_commands()
     if args.data is not None and not args.data.is_dir():
         raise InputError(f"{args.data}: no such data folder")
-    check_out_dir(args.out)
+    if args.arch == "embedding":
+        from trainer.kws_embedding import train as train_embedding
+
+        return train_embedding(args, words, labels, cv, started)
     init = check_init_from(args.init_from, labels, args.warm_frontend) if args.init_from else None
     arch = init["training"]["arch"] if init else args.arch
     shape = (*RUNTIME_PARAMS.feature_shape, 1)

