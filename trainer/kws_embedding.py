@@ -136,8 +136,8 @@ def train(args, words: tuple[str, ...], labels: list[str], cv, started: float) -
 
     from trainer.fit import FitConfig, fit
     from trainer.kws_models import ARCHITECTURES, DEFAULT_EPOCHS, count_macs
-    from trainer.kws_train import load_data
-    from trainer.outputs import balanced_indices, save_training_outputs
+    from trainer.kws_train import load_data, split_roles
+    from trainer.outputs import save_training_outputs
 
     if args.init_from is not None or args.warm_frontend:
         raise InputError("--init-from and --warm-frontend are for the microfrontend models, not --arch embedding")
@@ -150,16 +150,7 @@ def train(args, words: tuple[str, ...], labels: list[str], cv, started: float) -
         parts += real_copies_part(args, words, cv)
         data["real"]["augmented_copies"] = args.real_copies
     roles = embedding_by_role(parts, labels, features, model_sha, embedding_cache_dir(args.cache), args.seed)
-    (x_train, y_train), (x_val, y_val), (x_held, y_held) = (roles[r] for r in ("train", "validation", "heldout"))
-    if args.data is None:  # no real speech: the validation speakers are the held-out set too
-        x_held, y_held = x_val, y_val
-    if not len(y_val):
-        x_val, y_val = x_held, y_held
-    if not len(y_train) or not len(y_held):
-        raise InputError(f"no {'training' if not len(y_train) else 'held-out'} clips; check --data and --cv-fold")
-    if args.balance:
-        keep = balanced_indices(y_train, int(np.median(np.bincount(y_train, minlength=len(labels)))), args.seed)
-        x_train, y_train = x_train[keep], y_train[keep]
+    (x_train, y_train), (x_val, y_val), (x_held, y_held) = split_roles(roles, args, len(labels))
     calibration_x, calibration_y = centred(x_train), y_train
     x_train, y_train = all_views(x_train, y_train)
     x_val, x_held = centred(x_val), centred(x_held)

@@ -171,6 +171,28 @@ def kws_meta(name: str, labels: list[str], frontend, training: dict, data: dict)
     }
 
 
+def split_roles(roles: dict[str, tuple[np.ndarray, np.ndarray]], args, num_labels: int):
+    """(train, validation, held-out) (x, y) pairs from the clips by role, for any feature kind.
+
+    Without real speech the synthetic validation speakers are the held-out set too; without a
+    validation set the held-out set validates; --balance caps each class at the median count.
+    """
+    from edge.core.errors import InputError
+    from trainer.outputs import balanced_indices
+
+    (x_train, y_train), (x_val, y_val), (x_held, y_held) = (roles[r] for r in ("train", "validation", "heldout"))
+    if args.data is None:
+        x_held, y_held = x_val, y_val
+    if not len(y_val):
+        x_val, y_val = x_held, y_held
+    if not len(y_train) or not len(y_held):
+        raise InputError(f"no {'training' if not len(y_train) else 'held-out'} clips; check --data and --cv-fold")
+    if args.balance:
+        keep = balanced_indices(y_train, int(np.median(np.bincount(y_train, minlength=num_labels))), args.seed)
+        x_train, y_train = x_train[keep], y_train[keep]
+    return (x_train, y_train), (x_val, y_val), (x_held, y_held)
+
+
 def check_init_from(model_dir: Path, labels: list[str], warm_frontend: bool) -> dict:
     """train_meta.json of the model to start from, refused unless it has exactly these labels and
     was trained on the same kind of features (fresh or warm front-end)."""
@@ -197,7 +219,7 @@ def run(args) -> int:
     from trainer.fit import FitConfig, fit
     from trainer.kws_corpus import parse_words
     from trainer.kws_models import count_macs, spec_augment
-    from trainer.outputs import balanced_indices, check_out_dir, save_training_outputs
+    from trainer.outputs import check_out_dir, save_training_outputs
 
     started = time.perf_counter()
     words = parse_words(args.words)
@@ -223,17 +245,8 @@ def run(args) -> int:
     shape = (*RUNTIME_PARAMS.feature_shape, 1)
     parts, data = load_data(args, words, cv)
     frontend = dataclasses.replace(RUNTIME_PARAMS, clip_warmup=args.warm_frontend)
-    roles = features_by_role(parts, labels, frontend)
-    (x_train, y_train), (x_val, y_val), (x_held, y_held) = (roles[r] for r in ("train", "validation", "heldout"))
-    if args.data is None:  # no real speech: the validation speakers are the held-out set too
-        x_held, y_held = x_val, y_val
-    if not len(y_val):
-        x_val, y_val = x_held, y_held
-    if not len(y_train) or not len(y_held):
-        raise InputError(f"no {'training' if not len(y_train) else 'held-out'} clips; check --data and --cv-fold")
-    if args.balance:
-        keep = balanced_indices(y_train, int(np.median(np.bincount(y_train, minlength=len(labels)))), args.seed)
-        x_train, y_train = x_train[keep], y_train[keep]
+    (x_train, y_train), (x_val, y_val), (x_held, y_held) = split_roles(features_by_role(parts, labels, frontend), args,
+                                                                       len(labels))
     source = "real speech held-out speakers" if args.data is not None else "synthetic speech, validation speakers"
     log.info("kws: %d train, %d validation, %d held-out clips (%s); features %.0f s", len(y_train), len(y_val),
              len(y_held), source, time.perf_counter() - started)
