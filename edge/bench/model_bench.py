@@ -108,6 +108,10 @@ def per_class_recall(y: np.ndarray, predicted: np.ndarray, labels: list[str]) ->
     return {label: float((predicted[y == index] == index).mean()) for index, label in enumerate(labels) if (y == index).any()}
 
 
+#: more classes than this get no per-class recall table on the terminal (it is in the JSON)
+MAX_RECALL_COLUMNS = 20
+
+
 def print_table(report: dict) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -122,7 +126,9 @@ def print_table(report: dict) -> None:
                       f"{result['peak_rss_mb']:.0f}")
     Console(width=120).print(table)
     labels = list(next(iter(report["variants"].values()), {}).get("per_class_recall", {}))
-    if labels:  # the same evaluation set for every variant, so the same classes
+    if labels and len(labels) > MAX_RECALL_COLUMNS:  # e.g. a meter model's 100 tenths: unreadable as columns
+        print(f"per-class recall of {len(labels)} classes: in the --json report")
+    elif labels:  # the same evaluation set for every variant, so the same classes
         recall = Table(title="per-class recall")
         for column in ("variant", *labels):
             recall.add_column(column, justify="left" if column == "variant" else "right")
