@@ -38,7 +38,7 @@ from edge.core.bundle import MANIFEST, Bundle
 from edge.core.errors import BundleError, InputError
 from edge.core.interpreter import TFLiteModel
 from edge.hearing.audio import SAMPLE_RATE
-from edge.hearing.frontend import as_int16, quietest_window
+from edge.hearing.frontend import StepBuffer, as_int16, quietest_window
 
 #: One step of the embedding stream: 80 ms of 16 kHz audio (8 mel frames of 10 ms).
 STEP_SAMPLES = 1280
@@ -133,29 +133,26 @@ class EmbeddingStream:
         self.reset()
 
     def reset(self) -> None:
-        self._pending = np.zeros(0, np.int16)
+        self._steps = StepBuffer(STEP_SAMPLES)
         self._history = np.zeros(MEL_HISTORY_SAMPLES, np.int16)
         self._mel = np.zeros((0, MEL_BINS), np.float32)
 
     @property
     def pending_samples(self) -> int:
         """Samples received but not yet consumed (always fewer than one step)."""
-        return len(self._pending)
+        return len(self._steps)
 
     def process(self, samples: np.ndarray | bytes) -> np.ndarray:
         """Consume int16 samples (array or little-endian bytes); return the new embeddings (k, 96)."""
-        samples = as_int16(samples)
-        buffer = np.concatenate([self._pending, samples]) if len(self._pending) else samples
-        usable = len(buffer) - len(buffer) % STEP_SAMPLES
+        buffer = self._steps.take(samples)
         embeddings = []
-        for start in range(0, usable, STEP_SAMPLES):
+        for start in range(0, len(buffer), STEP_SAMPLES):
             step = buffer[start:start + STEP_SAMPLES]
             mel = self.features.mel_frames(np.concatenate([self._history, step]))
             self._history = step[-MEL_HISTORY_SAMPLES:]
             self._mel = np.concatenate([self._mel, mel])[-WINDOW_FRAMES:]
             if len(self._mel) == WINDOW_FRAMES:
                 embeddings.append(self.features.embed(self._mel))
-        self._pending = buffer[usable:].copy()
         return np.asarray(embeddings, np.float32).reshape(len(embeddings), EMBEDDING_DIM)
 
 

@@ -130,6 +130,34 @@ def check_bundle_frontend(frontend: dict | None, source: str | Path) -> Frontend
     return params
 
 
+class StepBuffer:
+    """Int16 samples of any chunk size in, whole steps of `step` samples out; the rest is held.
+
+    What every stepped stream needs (the microfrontend's 10 ms steps, the speech embedding's
+    80 ms steps), so the result is the same whatever chunk sizes the audio arrives in.
+    """
+
+    def __init__(self, step: int):
+        self.step = step
+        self.reset()
+
+    def reset(self) -> None:
+        self._held = np.zeros(0, np.int16)
+
+    def __len__(self) -> int:
+        """Samples held back (always fewer than one step)."""
+        return len(self._held)
+
+    def take(self, samples: np.ndarray | bytes) -> np.ndarray:
+        """The held samples plus `samples` (int16 array or little-endian bytes), cut to whole steps
+        (a multiple of `step` samples, maybe 0); the remainder is held for the next call."""
+        samples = as_int16(samples)
+        buffer = np.concatenate([self._held, samples]) if len(self._held) else samples
+        usable = len(buffer) - len(buffer) % self.step
+        self._held = buffer[usable:].copy()
+        return buffer[:usable]
+
+
 class Frontend:
     """Stateful microfrontend for a stream: feed int16 chunks of any size, get whole frames.
 
@@ -142,12 +170,12 @@ class Frontend:
             raise InputError(f"pymicro-features computes only its built-in front-end, not {', '.join(differences(params))}")
         self.params = params
         self._frontend = MicroFrontend()
-        self._pending = np.zeros(0, dtype=np.int16)
+        self._steps = StepBuffer(params.step_samples)
 
     def reset(self) -> None:
         """Forget all state: noise estimate, gain, partial window and leftover samples."""
         self._frontend.reset()
-        self._pending = np.zeros(0, dtype=np.int16)
+        self._steps.reset()
 
     def background(self, clip: np.ndarray) -> np.ndarray:
         """One clip length of the clip's quietest 100 ms repeated: the room before the word."""
@@ -157,15 +185,12 @@ class Frontend:
     @property
     def pending_samples(self) -> int:
         """Samples received but not yet consumed (always fewer than one step)."""
-        return len(self._pending)
+        return len(self._steps)
 
     def process(self, samples: np.ndarray | bytes) -> np.ndarray:
         """Consume int16 samples (array or little-endian bytes); return the new frames (n, channels)."""
-        samples = as_int16(samples)
-        buffer = np.concatenate([self._pending, samples]) if len(self._pending) else samples
         step = self.params.step_samples
-        usable = len(buffer) - len(buffer) % step
-        data = buffer[:usable].astype("<i2", copy=False).tobytes()
+        data = self._steps.take(samples).astype("<i2", copy=False).tobytes()
         frames = []
         # process_samples eats exactly one step (160 samples) per call and emits a frame once
         # a full window has been seen.
@@ -173,7 +198,6 @@ class Frontend:
             output = self._frontend.process_samples(data[start:start + 2 * step])
             if output.features:
                 frames.append(output.features)
-        self._pending = buffer[usable:].copy()
         return np.asarray(frames, dtype=np.float32).reshape(len(frames), self.params.channels)
 
     def clip_features(self, clip: np.ndarray) -> np.ndarray:

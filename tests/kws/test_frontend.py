@@ -150,3 +150,14 @@ def test_warmup_is_a_usage_choice_and_old_manifests_mean_fresh():
     del old["clip_warmup"]
     assert check_bundle_frontend(old, "manifest.json") == RUNTIME_PARAMS
     np.testing.assert_array_equal(clips_features([np.zeros(100, np.int16)], WARM)[0].shape, (98, 40))
+
+
+def test_step_buffer_gives_whole_steps_and_holds_the_rest():
+    from edge.hearing.frontend import StepBuffer
+
+    steps = StepBuffer(4)
+    audio = np.arange(11, dtype=np.int16)
+    assert steps.take(audio[:3]).tolist() == [] and len(steps) == 3
+    assert steps.take(audio[3:10].tobytes()).tolist() == list(range(8)) and len(steps) == 2
+    steps.reset()
+    assert len(steps) == 0 and steps.take(audio[:5]).tolist() == [0, 1, 2, 3]
