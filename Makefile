@@ -160,6 +160,25 @@ firmware-check:
 bench-baseline: ## make the last `make bench` results the committed baseline
 	@for model in $(BENCH_MODELS); do mkdir -p tests/baselines && cp $$model/bench/results.json tests/baselines/bench_$$(basename $$model).json; done
 
+# section: wakeword
+# The Pi's wake-word bundle: a two-stage cascade (edge/hearing/cascade.py). models/kws proposes at a
+# low threshold; a head on Google's pretrained speech embedding (models/kws-embedding, Pi-class
+# hardware only, so no firmware) confirms each candidate on the last ~1.8 s of audio. Without real
+# speech the head learns from a third of the synthetic corpus (--synthetic-fraction), which keeps
+# its feature computation to a few minutes; with real speech, e.g.
+# make train KWS_EMBEDDING_ARGS="--balance --schedule cosine --data DIR --real-copies 1".
+KWS_EMBEDDING_ARGS ?= --balance --schedule cosine --synthetic-fraction 0.34
+CASCADE_ARGS ?=
+TRAIN_TARGETS += models/kws-embedding/train_meta.json
+EXPORT_TARGETS += models/kws-embedding/manifest.json models/wakeword/manifest.json
+BENCH_MODELS += models/kws-embedding
+TRAIN_ARGS_kws-embedding = $(KWS_EMBEDDING_ARGS)
+models/kws-embedding/train_meta.json: models/kws-embedding/train-args
+	$(TINYSENSE) train kws --arch embedding --out models/kws-embedding $(KWS_EMBEDDING_ARGS)
+
+models/wakeword/manifest.json: models/kws/manifest.json models/kws-embedding/manifest.json
+	$(TINYSENSE) cascade --propose models/kws --confirm models/kws-embedding --out models/wakeword $(CASCADE_ARGS)
+
 # section: aggregate (after every section, so each one's += has happened)
 train: $(TRAIN_TARGETS)
 

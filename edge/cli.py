@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "classify-image": ("edge.seeing.classify", "classify image files with a digits bundle", "edge", ()),
     "read-digits": ("edge.seeing.read_digits", "read multi-digit numbers from a camera, images or a video", "edge", ()),
     "listen": ("edge.hearing.listen", "streaming keyword spotting daemon (microphone, wav file or stdin)", "edge", ()),
+    "record-clips": ("edge.hearing.record_clips", "record 1 s clips of a word from the microphone (to enrol a custom wake word)", "edge", ()),
+    "cascade": ("export.cascade", "make a two-stage wake-word bundle: a kws proposer and a speech-embedding confirmer", "edge", ()),
     "install-service": ("edge.hearing.service", "install the listen daemon as a systemd service", "edge", ()),
     "verify": ("export.verify", "check LiteRT and TFLite Micro give the same int8 results", "dev", ("tflite_micro",)),
     "quant-report": ("export.quant_report", "per-layer int8 quantization error report", "train", ("tensorflow",)),

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.core.argtypes import positive_float, positive_int
+from edge.core.argtypes import non_negative_int, positive_float, positive_int
 from edge.hearing.speech_commands import cv_fold, label_set, speaker_fold
 from trainer.kws_corpus import DEFAULT_KEYWORDS
 from trainer.kws_models import ARCHITECTURES, DEFAULT_EPOCHS
@@ -67,11 +67,23 @@ def add_arguments(parser) -> None:
                         help="synthetic speakers in the corpus (default: the corpus default, 250)")
     parser.add_argument("--synthetic-copies", type=positive_int, default=None, metavar="N",
                         help="clips per synthetic utterance, clean + augmented (default: the corpus default, 3)")
+    parser.add_argument("--speech-negatives", type=non_negative_int, default=1000, metavar="N",
+                        help="--arch embedding: N 3 s runs of non-keyword training words, every window of them "
+                             "an _unknown_ example, so continuous speech does not fire (default: 1000; 0: none)")
+    parser.add_argument("--synthetic-fraction", type=positive_float, default=1.0, metavar="F",
+                        help="train on a random fraction F (0 < F <= 1) of the synthetic corpus's clips, e.g. to keep "
+                             "--arch embedding's feature computation short (default: 1, all)")
     parser.add_argument("--synthetic-engines", type=engine_list, default=None, metavar="A,B",
                         help=f"synthesizers of the corpus, comma-separated, from {', '.join(ENGINES)} "
                              "(default: every one installed)")
     parser.add_argument("--init-from", type=Path, default=None, metavar="MODEL_DIR",
                         help="start from a trained model with the same labels (fine-tune, e.g. on your own recordings)")
+    parser.add_argument("--enrol", type=Path, default=None, metavar="DIR",
+                        help="a folder of your own recordings of the keyword(s) (wav/flac, any rate; "
+                             "tinysense record-clips makes one), added to the training clips; with --init-from "
+                             "a synthetic-only model this fine-tunes it to your voice (trainer/kws_enrol.py)")
+    parser.add_argument("--enrol-copies", type=non_negative_int, default=None, metavar="N",
+                        help="augmented copies of each --enrol clip (default: 20)")
     parser.add_argument("--epochs", type=positive_int, default=None, help="epochs (default: 20; tiny 15)")
     parser.add_argument("--batch-size", type=positive_int, default=128, help="clips per training step (default: 128)")
     parser.add_argument("--learning-rate", type=positive_float, default=3e-3, help="Adam learning rate (default: 0.003)")
@@ -102,7 +114,12 @@ def load_data(args, words: tuple[str, ...], cv: tuple[int, int] | None) -> tuple
     from edge.core.errors import InputError
     from trainer.kws_corpus import CorpusConfig, load_corpus, speech_commands_corpus
 
-    parts, data, real = [], {}, []
+    parts, data, real, enrolled = [], {}, [], []
+    if args.enrol is not None:  # the user's own clips, read first like --data
+        from trainer.kws_enrol import DEFAULT_COPIES, enrol_parts
+
+        copies = DEFAULT_COPIES if args.enrol_copies is None else args.enrol_copies
+        enrolled, data["enrol"] = enrol_parts(args.enrol, words, copies, args.seed)
     if args.data is not None:  # read first: a bad folder fails before minutes of speech synthesis
         corpus = speech_commands_corpus(args.data, words, seed=args.seed)
         roles = real_roles(corpus, *(cv or (None, 0)))
@@ -116,12 +133,16 @@ def load_data(args, words: tuple[str, ...], cv: tuple[int, int] | None) -> tuple
                         "augmented_copies": args.real_copies,
                         "cv": {"folds": cv[0], "fold": cv[1]} if cv else None}
     if not args.no_synthetic:
+        if not 0 < args.synthetic_fraction <= 1:
+            raise InputError(f"--synthetic-fraction {args.synthetic_fraction}: must be in (0, 1]")
         sizes = {"speakers": args.synthetic_speakers, "copies": args.synthetic_copies, "engines": args.synthetic_engines}
         config = CorpusConfig(keywords=words, seed=args.seed, **{k: v for k, v in sizes.items() if v is not None})
         corpus = load_corpus(words, cache_dir=args.cache, config=config, progress=sys.stderr.isatty())
+        if args.synthetic_fraction < 1:
+            corpus = corpus.select(np.random.default_rng(args.seed).random(len(corpus)) < args.synthetic_fraction)
         parts.append((corpus, corpus.split.astype(str)))
         data = {"synthetic": corpus.describe(), **data}  # the order train_meta.json has always had
-    return parts + real, data
+    return enrolled + parts + real, data
 
 
 def augmented_copies(corpus, copies: int, seed: int) -> tuple[object, np.ndarray]:

@@ -1,5 +1,6 @@
-"""Streaming benchmark of a KWS bundle: false accepts per hour, false rejects, DET curve, CPU,
-latency and memory of the daemon's code path, side by side with pymicro-wakeword.
+"""Streaming benchmark of a keyword bundle (kws, kws-embedding or a kws-cascade): false accepts
+per hour, false rejects, DET curve, CPU, latency and memory of the daemon's code path, side by
+side with pymicro-wakeword.
 
     python -m edge.bench.stream --model models/kws --data ../shared/data/speech_commands_dev \
         [--sentences DIR] [--hours 1] --out bench/stream
@@ -8,8 +9,9 @@ Streams are built from a Speech Commands folder: `_background_noise_` recordings
 random pieces with random gains for `--hours` of noise; keyword clips placed every 2 s over that
 noise; non-keyword speech (the `_unknown_` words, plus any wavs in `--sentences`, e.g. synthetic
 sentences) the same way. The spotter runs once per stream with a hook that records every
-posterior; the daemon's own decision logic (`Decider`) then replays them at each threshold, so the
-DET curve uses exactly what `tinysense listen` would have done.
+posterior (a cascade: the stage-2 posteriors of each candidate); the daemon's own decision logic
+(`Decider`, or the cascade's `Confirmer` at each stage-2 threshold) then replays them at each
+threshold, so the DET curve uses exactly what `tinysense listen` would have done.
 """
 from __future__ import annotations
 
@@ -29,11 +31,15 @@ from edge.core.errors import InputError, TinysenseError
 from edge.core.fileio import atomic_write_json
 from edge.core.memory import memory_mb
 from edge.hearing.speech_commands import cv_fold, fold_key, keywords_of, speaker_fold
-from edge.hearing.spotter import Decider, KeywordSpotter
+from edge.hearing.cascade import CascadeParams, CascadeSpotter, Confirmer, load_cascade
+from edge.hearing.spotter import Decider
+from edge.hearing.spotters import bundle_task, open_spotter
 
 log = logging.getLogger(__name__)
 
 CHUNK = SAMPLE_RATE // 10  #: the daemon's 100 ms chunks
+#: --modes: the microfrontend mode each names (fresh_frontend; None = the manifest's).
+FRONTEND_MODES = {"fresh": True, "stream": False, "manifest": None}
 SPACING = 2.0  #: seconds between utterance starts in speech streams
 HIT_WINDOW = 1.5  #: a detection counts for an utterance if it comes within this many s after the clip ends
 
@@ -127,11 +133,15 @@ def build_streams(data: Path, sentences: Path | None, keywords: list[str], hours
 
 
 # -- measuring --------------------------------------------------------------------------------------
-def run_spotter(model: Path, stream: Stream, variant: str | None, fresh_frontend: bool) -> dict:
-    """Feed the stream in 100 ms chunks as the daemon does; record posteriors, detections, CPU, RSS."""
+def run_spotter(model: Path, stream: Stream, variant: str | None, fresh_frontend: bool | None) -> dict:
+    """Feed the stream in 100 ms chunks as the daemon does; record posteriors (a cascade: its
+    candidates' stage-2 posteriors), detections, CPU, RSS. `fresh_frontend` None: the manifest's."""
     trace_times, trace_probs = [], []
-    with KeywordSpotter.from_bundle(model, variant=variant, fresh_frontend=fresh_frontend) as spotter:
-        spotter.on_inference = lambda t, p: (trace_times.append(t), trace_probs.append(p))
+    with open_spotter(model, variant=variant, fresh_frontend=fresh_frontend) as spotter:
+        if isinstance(spotter, CascadeSpotter):
+            spotter.on_candidate = lambda t, _word, _score, p: (trace_times.append(t), trace_probs.append(p))
+        else:
+            spotter.on_inference = lambda t, p: (trace_times.append(t), trace_probs.append(p))
         detections, chunk_seconds, rss = [], [], {}
         checkpoints = {int(m * 60 * SAMPLE_RATE) for m in (1, 10, 30, 60, 120)}
         cpu = time.process_time()
@@ -146,15 +156,23 @@ def run_spotter(model: Path, stream: Stream, variant: str | None, fresh_frontend
         rss["end"] = memory_mb()["rss_mb"]
         return {"detections": detections, "times": np.array(trace_times), "probs": np.array(trace_probs),
                 "cpu_s": cpu, "chunk_ms": np.array(chunk_seconds) * 1000, "rss_mb": rss,
-                "labels": spotter.labels, "detection": spotter.detection}
+                "labels": spotter.labels, "keywords": spotter.keywords, "detection": spotter.detection,
+                "candidates": getattr(spotter, "candidates", None)}
 
 
-def replay(labels, probs: np.ndarray, times: np.ndarray, detection, threshold: float) -> list[tuple[str, float, float]]:
-    """Detections the daemon would make at `threshold` (same Decider, recorded posteriors)."""
-    decider = Decider(labels, None, dataclasses.replace(detection, threshold=threshold, thresholds={}))
-    out = []
-    for t, p in zip(times, probs):
-        fired = decider.update(p, int(round(t * 100)))
+def replay(run: dict, threshold: float) -> list[tuple[str, float, float]]:
+    """Detections the daemon would make at `threshold`, from a run's recorded posteriors, through
+    its own decision logic: the `Decider` (one model), or the cascade's `Confirmer` over the
+    recorded candidates (stage 2's threshold; stage 1's stays the cascade's)."""
+    detection, out = run["detection"], []
+    if isinstance(detection, CascadeParams):
+        confirmer = Confirmer(run["labels"], run["keywords"], dataclasses.replace(detection, threshold=threshold, thresholds={}))
+        decide = lambda t, p: confirmer.decide(t, p)  # noqa: E731
+    else:
+        decider = Decider(run["labels"], None, dataclasses.replace(detection, threshold=threshold, thresholds={}))
+        decide = lambda t, p: decider.update(p, int(round(t * 100)))  # noqa: E731
+    for t, p in zip(run["times"], run["probs"]):
+        fired = decide(t, p)
         if fired:
             out.append((fired[0], fired[1], float(t)))
     return out
@@ -247,7 +265,7 @@ def det_plot(curves: dict[str, list[dict]], path: Path, title: str) -> None:
         fa = [max(p["false_accepts_per_hour"], 0.05) for p in points]
         frr = [100 * p["false_reject_rate"] for p in points]
         largest = max(largest, *fa)
-        ax.plot(fa, frr, "o-", markersize=3, label=f"{mode} front-end")
+        ax.plot(fa, frr, "o-", markersize=3, label=mode if mode == "manifest" else f"{mode} front-end")
         for p, x, y in zip(points, fa, frr):
             if round(p["threshold"], 3) in (0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95):
                 ax.annotate(f"{p['threshold']:.2f}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
@@ -277,18 +295,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cv-folds", type=int, default=None, metavar="K",
                         help="use only the speakers of one fold, as `train kws --cv-folds K --cv-fold I` holds out ...")
     parser.add_argument("--cv-fold", type=int, default=None, metavar="I", help="... fold I (default: 0)")
-    parser.add_argument("--modes", default="fresh,stream",
-                        help="front-end modes to compare: fresh (per-window reset), stream (continuous; what --warm-frontend models are trained on)")
+    parser.add_argument("--modes", default=None,
+                        help="microfrontend modes to compare (of a kws bundle, or a cascade's stage 1): fresh (per-window "
+                             "reset), stream (continuous; what --warm-frontend models are trained on), manifest (the "
+                             "bundle's own) (default: fresh,stream for a kws bundle, manifest for the others)")
     parser.add_argument("--cpu-variants", default="int8,float32",
-                        help="variants whose CPU on the noise stream is measured with the continuous front-end "
-                             "(default: int8,float32; XNNPACK runs float32 faster on some CPUs)")
+                        help="variants whose CPU on the noise stream is measured (a kws bundle: with the continuous "
+                             "front-end) (default: int8,float32; XNNPACK runs float32 faster on some CPUs)")
     parser.add_argument("--out", type=Path, default=Path("bench/stream"), help="folder for results.json and det.png")
 
 
 def evaluate(streams: dict[str, Stream], runs: dict[str, dict]) -> dict:
     """Scores at the default threshold, latency, and the DET points, for one front-end mode."""
-    detection, labels = runs["noise"]["detection"], runs["noise"]["labels"]
-    result = {"detection": dataclasses.asdict(detection), "streams": {}}
+    result = {"detection": dataclasses.asdict(runs["noise"]["detection"]), "streams": {}}
     for name, stream in streams.items():
         scored = score(stream, [(d.keyword, d.score, d.time) for d in runs[name]["detections"]])
         latencies = scored.pop("latencies")
@@ -300,8 +319,7 @@ def evaluate(streams: dict[str, Stream], runs: dict[str, dict]) -> dict:
     negative_hours = sum(streams[n].hours for n in negatives)
     points = []
     for threshold in np.round(np.arange(0.30, 1.0, 0.025), 3):
-        scored = {n: score(streams[n], replay(labels, runs[n]["probs"], runs[n]["times"], detection, threshold))
-                  for n in streams}
+        scored = {n: score(streams[n], replay(runs[n], threshold)) for n in streams}
         points.append({"threshold": float(threshold),
                        "false_accepts_per_hour": sum(scored[n]["false_accepts"] for n in negatives) / negative_hours,
                        "false_reject_rate": scored["keywords"]["false_reject_rate"]})
@@ -331,28 +349,36 @@ def main(argv: list[str] | None = None) -> int:
 def measure(args) -> int:
     """Build the streams, run every mode and the CPU peers, write results.json and det.png."""
     cv = cv_fold(args.cv_folds, args.cv_fold)
-    bundle = Bundle.load(args.model, task="kws")
+    task = bundle_task(args.model)
+    bundle = load_cascade(args.model).propose if task == "kws-cascade" else Bundle.load(args.model, task=task)
     variant = args.variant or bundle.default_variant()
     keywords = keywords_of(bundle.labels)
+    modes = (args.modes or ("fresh,stream" if task == "kws" else "manifest")).split(",")
+    unknown = sorted(set(modes) - ({"manifest"} if task == "kws-embedding" else set(FRONTEND_MODES)))
+    if unknown:
+        raise InputError(f"--modes {','.join(unknown)}: not a mode of a {task} bundle")
     streams = build_streams(args.data, args.sentences, keywords, args.hours, args.limit, args.seed, cv)
     noise = streams["noise"]
-    results = {"model": str(args.model), "data": str(args.data), "keywords": keywords,
+    results = {"model": str(args.model), "task": task, "data": str(args.data), "keywords": keywords,
                "cv": {"folds": cv[0], "fold": cv[1]} if cv else None,
                "negative_hours": {n: round(streams[n].hours, 3) for n in ("noise", "speech") if n in streams},
                "modes": {}}
-    for mode in args.modes.split(","):
+    for mode in modes:
         runs = {}
         for name, stream in streams.items():
-            log.info("%s front-end, stream %s: %.2f h, %d utterances", mode, name, stream.hours, len(stream.events))
-            runs[name] = run_spotter(args.model, stream, variant, fresh_frontend=(mode == "fresh"))
+            log.info("%s, %s front-end, stream %s: %.2f h, %d utterances", task, mode, name, stream.hours, len(stream.events))
+            runs[name] = run_spotter(args.model, stream, variant, FRONTEND_MODES[mode])
         results["modes"][mode] = evaluate(streams, runs)
+        if runs["noise"]["candidates"] is not None:
+            results["modes"][mode]["candidates"] = {n: r["candidates"] for n, r in runs.items()}
     # CPU side by side on the same noise audio, in this one process.
     cpu = results["cpu_s_per_audio_hour"] = {f"tinysense_{mode}": r["cpu_s_per_audio_hour"]
                                              for mode, r in results["modes"].items()}
+    cheapest = "stream" if "stream" in modes or task == "kws" else modes[0]
     for other in filter(None, args.cpu_variants.split(",")):
-        measured = other == variant and "tinysense_stream" in cpu  # the stream mode's run was this one
-        cpu[f"tinysense_stream_{other}"] = cpu["tinysense_stream"] if measured else round(
-            run_spotter(args.model, noise, other, fresh_frontend=False)["cpu_s"] / noise.hours, 2)
+        measured = other == variant and f"tinysense_{cheapest}" in cpu  # that mode's run was this one
+        cpu[f"tinysense_{cheapest}_{other}"] = cpu[f"tinysense_{cheapest}"] if measured else round(
+            run_spotter(args.model, noise, other, FRONTEND_MODES[cheapest])["cpu_s"] / noise.hours, 2)
     cpu["tinysense_frontend_only"] = round(frontend_cpu(noise.audio) / noise.hours, 2)
     try:
         peer = peer_cpu(noise.audio)
@@ -365,7 +391,7 @@ def measure(args) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(args.out / "results.json", results)
     det_plot({mode: r["det"] for mode, r in results["modes"].items()}, args.out / "det.png",
-             f"{bundle.name} ({variant}): "
+             f"{Path(args.model).name} ({task}, {variant}): "
              f"{sum(results['negative_hours'].values()):.2f} h negatives, "
              f"{next(iter(results['modes'].values()))['streams']['keywords']['utterances']} keywords in streams")
     summary = {k: v for k, v in results.items() if k != "modes"}

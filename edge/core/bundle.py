@@ -40,6 +40,9 @@ class Bundle:
         if not manifest_path.is_file():
             raise BundleError(f"{manifest_path}: missing; is {root} an exported bundle? (run: tinysense export {root})")
         manifest = read_json(manifest_path, BundleError)
+        if isinstance(manifest, dict) and manifest.get("task") == "kws-cascade":
+            raise BundleError(f"{manifest_path}: a two-stage kws-cascade bundle, which only listen runs; "
+                              f"give this command one of its stages, {root / 'propose'} or {root / 'confirm'}")
         check_manifest_structure(manifest, manifest_path)
         if manifest["format_version"] != FORMAT_VERSION:
             raise BundleError(f"{manifest_path}: format_version {manifest['format_version']} is not {FORMAT_VERSION}; re-export with this tinysense")

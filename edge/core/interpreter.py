@@ -58,9 +58,10 @@ class TFLiteModel:
 
     def __init__(self, path: str | Path, *, threads: int = 1, use_xnnpack: bool = True,
                  device: str = "cpu", model_bytes: bytes | None = None, backends: tuple[str, ...] = BACKENDS,
-                 input_shape: tuple[int, ...] | None = None):
+                 input_shape: tuple[int, ...] | None = None, batch: int | None = None):
         """`input_shape` fixes a model whose input has dynamic dimensions (-1 in its signature) to
-        one shape before tensors are allocated."""
+        one shape before tensors are allocated; `batch` resizes the batch dimension of a model
+        made for batch 1 (one invoke for `batch` examples)."""
         self.path = Path(path)
         if model_bytes is None:
             try:
@@ -83,6 +84,9 @@ class TFLiteModel:
                 self.interpreter = module.Interpreter(**kwargs)
                 if input_shape is not None:
                     self.interpreter.resize_tensor_input(0, list(input_shape), strict=True)
+                elif batch is not None:
+                    shape = self.interpreter.get_input_details()[0]["shape"]
+                    self.interpreter.resize_tensor_input(0, [batch, *shape[1:]], strict=False)
                 self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

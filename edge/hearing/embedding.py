@@ -92,6 +92,8 @@ class SpeechEmbedding:
         self.mel_model = TFLiteModel(mel_path, threads=threads, use_xnnpack=False,
                                      input_shape=(1, STEP_SAMPLES + MEL_HISTORY_SAMPLES))
         self.embedding_model = TFLiteModel(embedding_path, threads=threads)
+        self._embedding_path, self._threads = embedding_path, threads
+        self._batch_models: dict[int, TFLiteModel] = {}  # batch size -> the embedding model resized to it
         checks = ((self.mel_model, (1, STEP_SAMPLES + MEL_HISTORY_SAMPLES)),
                   (self.embedding_model, (1, WINDOW_FRAMES, MEL_BINS, 1)))
         for model, shape in checks:
@@ -120,6 +122,20 @@ class SpeechEmbedding:
         out = self.embedding_model.invoke_raw(window.astype(np.float32).reshape(1, WINDOW_FRAMES, MEL_BINS, 1))
         return out.reshape(EMBEDDING_DIM).copy()
 
+    def embed_many(self, windows: np.ndarray) -> np.ndarray:
+        """(n, 76, 32) mel windows -> (n, 96) embeddings, in one invoke of the model resized to
+        batch n: about half the time per window of n calls of `embed` (x86, n = 14), with the same
+        numbers (tests/embedding compares clip and streamed features exactly)."""
+        n = len(windows)
+        if n <= 1:
+            return np.stack([self.embed(w) for w in windows]) if n else np.zeros((0, EMBEDDING_DIM), np.float32)
+        if n not in self._batch_models:
+            if len(self._batch_models) >= 4:  # a few sizes recur (a clip's, a chunk's); keep memory flat
+                self._batch_models.clear()
+            self._batch_models[n] = TFLiteModel(self._embedding_path, threads=self._threads, batch=n)
+        out = self._batch_models[n].invoke_raw(windows.astype(np.float32).reshape(n, WINDOW_FRAMES, MEL_BINS, 1))
+        return out.reshape(n, EMBEDDING_DIM).copy()
+
 
 class EmbeddingStream:
     """Stateful embedding stream: feed int16 chunks of any size, get one embedding per 80 ms step.
@@ -145,15 +161,15 @@ class EmbeddingStream:
     def process(self, samples: np.ndarray | bytes) -> np.ndarray:
         """Consume int16 samples (array or little-endian bytes); return the new embeddings (k, 96)."""
         buffer = self._steps.take(samples)
-        embeddings = []
+        windows = []
         for start in range(0, len(buffer), STEP_SAMPLES):
             step = buffer[start:start + STEP_SAMPLES]
             mel = self.features.mel_frames(np.concatenate([self._history, step]))
             self._history = step[-MEL_HISTORY_SAMPLES:]
             self._mel = np.concatenate([self._mel, mel])[-WINDOW_FRAMES:]
             if len(self._mel) == WINDOW_FRAMES:
-                embeddings.append(self.features.embed(self._mel))
-        return np.asarray(embeddings, np.float32).reshape(len(embeddings), EMBEDDING_DIM)
+                windows.append(self._mel)
+        return self.features.embed_many(np.asarray(windows, np.float32).reshape(len(windows), WINDOW_FRAMES, MEL_BINS))
 
 
 def context_samples(frames: int) -> int:

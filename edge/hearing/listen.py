@@ -1,6 +1,8 @@
 """`tinysense listen`: the wake-word daemon.
 
-Reads a microphone, a wav file or raw PCM on stdin, spots keywords with a KWS bundle and, for
+Reads a microphone, a wav file or raw PCM on stdin, spots keywords with a keyword bundle (a `kws`
+microfrontend model, a `kws-embedding` head on the speech embedding, or a two-stage `kws-cascade`
+of both; edge.hearing.spotters) and, for
 each detection, prints one JSON line on stdout, runs the `--on-detect` program (argv list, no
 shell; the keyword, score and time in its environment) and publishes the event on the optional
 Unix socket. Logs go to stderr as JSON lines. A TOML config file takes the same keys as the
@@ -48,7 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--config", type=Path, default=None, metavar="FILE",
                         help="TOML file with the same keys as these flags (e.g. threshold = 0.8); flags override it")
-    parser.add_argument("--model", default=None, metavar="DIR", help=f"KWS bundle folder (default: {DEFAULT_MODEL})")
+    parser.add_argument("--model", default=None, metavar="DIR", help=f"keyword bundle folder: kws, kws-embedding or a kws-cascade such as models/wakeword "
+                             f"(default: {DEFAULT_MODEL})")
     parser.add_argument("--variant", default=None, help="model variant: int8, float32, float16, dynamic (default: int8)")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--wav", default=None, metavar="FILE", help="read a wav/flac file instead of a microphone")
@@ -255,9 +258,9 @@ class Listener:
 
     @staticmethod
     def make_spotter(settings: dict):
-        from edge.hearing.spotter import KeywordSpotter
+        from edge.hearing.spotters import open_spotter
 
-        return KeywordSpotter.from_bundle(
+        return open_spotter(
             settings["model"], variant=settings.get("variant"), keywords=settings["keywords"],
             threads=settings["threads"], threshold=settings["threshold"], thresholds=settings["thresholds"] or None,
             stride_ms=settings.get("stride-ms"), smoothing_ms=settings.get("smoothing-ms"),

@@ -41,6 +41,7 @@ def bundle_dir(tmp_path_factory):
     out = root / "model"
     assert main(["train", "kws", "--arch", "embedding", "--words", "yes", "no", "--data", str(data), "--no-synthetic",
                  "--cv-folds", "2", "--real-copies", "1", "--epochs", "3", "--batch-size", "16", "--cache", str(root / "cache"),
+                 "--speech-negatives", "6",
                  "--out", str(out)]) == 0
     assert main(["export", str(out), "--variants", "float32,int8"]) == 0
     return out
@@ -53,7 +54,7 @@ def test_the_bundle_carries_its_feature_models_with_sha256_source_and_licence(bu
     assert bundle.manifest["embedding"]["frames"] == 10
     real = bundle.manifest["data"]["real"]
     assert real["augmented_copies"] == 1  # every training clip once more, augmented: 5 views each
-    assert bundle.manifest["data"]["train"] == 2 * real["train"] * 5
+    assert bundle.manifest["data"]["train"] == (2 * real["train"] + 6) * 5  # and 6 runs of speech negatives
     packaged = emb.packaged_model_paths()
     for name in ("melspectrogram", "embedding"):
         entry = bundle.manifest["assets"][name]
@@ -124,6 +125,48 @@ def test_microfrontend_only_options_are_refused_in_one_line(tmp_path, capsys):
     assert main(["train", "kws", "--arch", "embedding", "--warm-frontend", "--data", str(tmp_path / "data"),
                  "--no-synthetic", "--out", str(tmp_path / "m")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["tinysense train: error: --init-from and --warm-frontend are for the microfrontend models, "
-                   "not --arch embedding"]
+    assert err == ["tinysense train: error: --warm-frontend is for the microfrontend models, not --arch embedding"]
     assert not (tmp_path / "m").exists()
+
+
+def test_the_embedding_spotter_gives_the_same_detections_for_any_chunks_and_ignores_silence(bundle_dir):
+    """Detections and their times do not depend on how the audio is cut (finish() included); the
+    level gate keeps digital silence unscored. (Detection quality: tests/stream/test_cascade.py.)"""
+    from edge.hearing.embedding_spotter import EmbeddingSpotter
+
+    audio = np.concatenate([np.concatenate([tone(w, 50 + n), tone("silence", 60 + n)])
+                            for n, w in enumerate(["yes", "no", "yes", "bed"])])[:-14000]
+    results = []
+    for chunk in (640, 4001, len(audio)):
+        with EmbeddingSpotter.from_bundle(bundle_dir, variant="int8", threshold=0.3) as spotter:
+            detections = [d for start in range(0, len(audio), chunk) for d in spotter.feed(audio[start:start + chunk])]
+            results.append([(d.keyword, d.time, d.score) for d in detections + spotter.finish()])
+    assert results[0] == results[1] == results[2] and results[0]
+    with EmbeddingSpotter.from_bundle(bundle_dir, threshold=0.01) as spotter:
+        assert spotter.feed(np.zeros(5 * 16000, np.int16)) + spotter.finish() == []
+
+
+def test_settings_the_embedding_path_cannot_honour_are_one_line_errors(bundle_dir, tmp_path, capsys):
+    wav = tmp_path / "s.wav"
+    sf.write(wav, tone("yes", 1), 16000, subtype="PCM_16")
+    for flags, message in ((["--stride-ms", "20"], "runs every 80 ms step, not every 20 ms"),
+                           (["--frontend", "fresh"], "--frontend is for microfrontend models")):
+        assert main(["listen", "--model", str(bundle_dir), "--wav", str(wav), *flags]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0]
+
+
+def test_runs_of_non_keyword_words_are_trained_as_unknown(bundle_dir):
+    """--speech-negatives: 3 s runs of the training `_unknown_` clips, every window of them an
+    `_unknown_` example (trainer/kws_embedding.py)."""
+    from trainer.kws_embedding import NEGATIVE_SAMPLES, negative_sequences, speech_bounds
+
+    meta = json.loads((bundle_dir / "train_meta.json").read_text())
+    assert meta["data"]["speech_negatives"] == {"sequences": 6, "seconds_each": 3.0, "words_each": 4}
+    words = np.stack([tone("bed", n) for n in range(5)])
+    runs = negative_sequences(words, 3, seed=0)
+    assert runs.shape == (3, NEGATIVE_SAMPLES) and np.array_equal(runs, negative_sequences(words, 3, seed=0))
+    start, end = speech_bounds(words[0])
+    assert 3000 <= start <= 4000 and 12000 <= end <= 13000  # the burst is at 4000-12000
+    loud = np.abs(runs.astype(np.float64)).reshape(3, -1, 1600).max(axis=2) > 2000
+    assert (loud.sum(axis=1) >= 8).all()  # several words' worth of speech in each run

@@ -99,3 +99,13 @@ def test_bad_audio_is_one_clear_error(features):
         stream.process(np.zeros(100, np.float32))
     with pytest.raises(InputError, match="odd byte count"):
         stream.process(b"\x00\x01\x02")
+
+
+def test_clips_embedded_in_several_processes_equal_those_embedded_in_one(features, monkeypatch):
+    from trainer import kws_embedding
+
+    clips = np.stack([speech_like(1.0, seed) for seed in range(7)])
+    monkeypatch.setattr(kws_embedding, "CHUNK_CLIPS", 3)  # 3 chunks, so 2 worker processes on 2 cores
+    spread = kws_embedding.embed_clips(clips, features)
+    expected = emb.clips_embeddings(clips, features, kws_embedding.FRAMES, kws_embedding.SHIFT)
+    assert spread.shape == expected.shape and np.array_equal(spread, expected)

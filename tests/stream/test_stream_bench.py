@@ -24,11 +24,12 @@ def test_hits_misses_and_false_accepts_are_counted_by_the_rules():
     assert scored["latencies"] == [2.0 - 1.6]
 
 
-def test_a_small_run_writes_results_a_det_curve_and_the_peer_comparison(daemon_bundle, tmp_path):
+def write_stream_data(root):
+    """A Speech Commands-layout folder: 30 s of noise, two yes, two no and two other words."""
     from tests.stream.speech import noise
     from trainer.synth_speech import Speaker, synthesize
 
-    data = tmp_path / "data"
+    data = root / "data"
     (data / "_background_noise_").mkdir(parents=True)
     sf.write(data / "_background_noise_" / "hum.wav", noise(30.0, seed=5, rms=300), 16000, subtype="PCM_16")
     voice = Speaker("espeak-ng", "en-us")
@@ -37,6 +38,11 @@ def test_a_small_run_writes_results_a_det_curve_and_the_peer_comparison(daemon_b
         for n, spoken in enumerate(["yes", "no"] if word == "yes" else ["no", "yes"] if word == "no" else ["house", "bird"]):
             spoken = word if word != "_unknown_" else spoken
             sf.write(data / word / f"{spoken}_{n}.wav", synthesize(spoken, voice), 16000, subtype="PCM_16")
+    return data
+
+
+def test_a_small_run_writes_results_a_det_curve_and_the_peer_comparison(daemon_bundle, tmp_path):
+    data = write_stream_data(tmp_path)
     out = tmp_path / "out"
     assert main(["--model", str(daemon_bundle), "--data", str(data), "--hours", "0.01", "--cpu-variants", "int8",
                  "--out", str(out)]) == 0

@@ -39,14 +39,14 @@ def answers(stream) -> list[tuple[str, dict]]:
 
 
 @contextlib.contextmanager
-def wyoming_server(on_detection=lambda detection: None):
-    """`serve` on a free local port in a thread; yields a function that connects a client once the
-    server accepts."""
+def wyoming_server(on_detection=lambda detection: None, spotter_factory=make_spotter):
+    """`serve` on a free local port in a thread (spotters from `spotter_factory`); yields a function
+    that connects a client once the server accepts."""
     stop = threading.Event()
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = threading.Thread(target=serve, args=(f"127.0.0.1:{port}", make_spotter, "fake", stop, on_detection))
+    server = threading.Thread(target=serve, args=(f"127.0.0.1:{port}", spotter_factory, "fake", stop, on_detection))
     server.start()
 
     def connect() -> socket.socket:
