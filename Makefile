@@ -80,11 +80,11 @@ LISTEN_ARGS ?=
 STREAM_DATA ?= ../shared/data/speech_commands_dev
 STREAM_BENCH_ARGS ?=
 
-# On the Raspberry Pi, after `make setup-edge` and copying models/kws over: install and start the
+# On the Raspberry Pi, after `make setup-edge` and copying models/wakeword over: install and start the
 # wake-word daemon as a systemd service (dedicated user, restart on failure), e.g.
 #   make deploy-pi LISTEN_ARGS="--device USB --keywords yes,no,stop"
 deploy-pi:
-	$(SUDO) $(abspath $(shell command -v $(TINYSENSE))) install-service --model models/kws $(LISTEN_ARGS)
+	$(SUDO) $(abspath $(shell command -v $(TINYSENSE))) install-service --model models/wakeword $(LISTEN_ARGS)
 	$(SUDO) systemctl daemon-reload
 	$(SUDO) systemctl enable --now tinysense-listen.service
 	$(SUDO) systemctl reload-or-restart tinysense-listen.service

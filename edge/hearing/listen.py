@@ -31,7 +31,8 @@ from edge.core.memory import memory_mb
 
 log = logging.getLogger("tinysense.listen")
 
-DEFAULT_MODEL = "models/kws"
+#: The recommended Pi bundle `make train export` leaves: the two-stage cascade (edge.hearing.cascade).
+DEFAULT_MODEL = "models/wakeword"
 SOURCES = ("wav", "device", "stdin", "wyoming")
 SOURCE_KEYS = (*SOURCES, "fast", "rate", "channel")
 #: config key -> type, for the TOML file; the same names as the flags
@@ -45,7 +46,7 @@ CONFIG_KEYS: dict[str, type | tuple[type, ...]] = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.epilog = ("Example: tinysense listen --model models/kws --keywords yes,no --threshold 0.8,yes=0.9 "
+    parser.epilog = ("Example: tinysense listen --model models/wakeword --keywords yes,no --threshold 0.8,yes=0.9 "
                      "--socket /tmp/kws.sock --on-detect notify-send wake-word")
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--config", type=Path, default=None, metavar="FILE",

@@ -23,6 +23,7 @@ from pathlib import Path
 from edge.core.argtypes import non_negative_int
 from edge.core.errors import InputError
 from edge.core.fileio import atomic_write_text
+from edge.hearing.listen import DEFAULT_MODEL
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +37,9 @@ MOVE_PROGRAM = "install tinysense where any user can read it (e.g. a venv in /op
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", type=Path, default=Path("models/kws"),
-                        help="KWS bundle the service uses; made absolute (default: models/kws)")
+    parser.add_argument("--model", type=Path, default=Path(DEFAULT_MODEL),
+                        help=f"keyword bundle the service uses (kws, kws-embedding or a kws-cascade); made absolute "
+                             f"(default: {DEFAULT_MODEL})")
     parser.add_argument("--device", default=None, help="capture device index or name (default: the default input)")
     parser.add_argument("--channel", type=non_negative_int, default=None, metavar="N",
                         help="use only this microphone channel, numbered from 0 (default: mono, or the mean of all)")
@@ -121,13 +123,12 @@ def under(root: Path, absolute: str) -> Path:
 
 def check_settings(model: Path, keywords: str | None, threshold: str | None) -> None:
     """Refuse now what the daemon would refuse at every start, in a systemd restart loop."""
-    from edge.core.bundle import Bundle
     from edge.hearing.listen import parse_threshold, split_words
-    from edge.hearing.speech_commands import keywords_of
+    from edge.hearing.spotters import bundle_contents
 
     if not (model / "manifest.json").is_file():
         raise InputError(f"{model}: not a model bundle (no manifest.json); train and export one first")
-    known = keywords_of(Bundle.load(model, verify=False, task="kws").labels)
+    known = bundle_contents(model)[0]
     unknown = sorted((set(split_words(keywords) or ()) | set(parse_threshold(threshold)[1])) - set(known))
     if unknown:
         raise InputError(f"unknown keyword(s) {', '.join(map(repr, unknown))}; {model} knows {', '.join(known)}")
@@ -194,11 +195,9 @@ def program_files(executable: Path) -> list[tuple[Path, int]]:
 def check_service_access(model: Path, executable: Path) -> None:
     """Refuse a model or program the service's user could not read, before any file is written: a
     bundle under a home folder of mode 0700 (Debian's default) would fail at every start."""
-    from edge.core.bundle import MANIFEST, Bundle
+    from edge.hearing.spotters import bundle_contents
 
-    bundle = Bundle.load(model, verify=False, task="kws")
-    needed = [(model / MANIFEST, 4, MOVE_MODEL), *((bundle.variant_path(name), 4, MOVE_MODEL) for name in bundle.variants),
-              *((model / entry["file"], 4, MOVE_MODEL) for entry in bundle.manifest.get("assets", {}).values()),
+    needed = [*((path, 4, MOVE_MODEL) for path in bundle_contents(model)[1]),
               *((path, bits, MOVE_PROGRAM) for path, bits in program_files(executable))]
     for path, bits, elsewhere in needed:
         problem = access_problem(path, bits, elsewhere)

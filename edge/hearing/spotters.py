@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edge.core.bundle import MANIFEST
+from edge.core.bundle import MANIFEST, Bundle
 from edge.core.errors import BundleError
 from edge.core.fileio import read_json
+from edge.hearing.speech_commands import keywords_of
 
 KEYWORD_TASKS = ("kws", "kws-embedding", "kws-cascade")
 
@@ -45,3 +46,22 @@ def open_spotter(path: str | Path, **options):
     from edge.hearing.cascade import CascadeSpotter
 
     return CascadeSpotter.from_bundle(path, **options)
+
+
+def bundle_contents(path: str | Path) -> tuple[list[str], list[Path]]:
+    """The keywords a keyword bundle spots and every file its spotter reads (manifests, model
+    variants, feature models; a cascade's of both stages), without hashing them."""
+    task = bundle_task(path)
+    if task == "kws-cascade":
+        from edge.hearing.cascade import load_cascade
+
+        cascade = load_cascade(path)
+        stages = [cascade.propose, cascade.confirm]
+        keywords, files = keywords_of(cascade.propose.labels), [Path(path) / MANIFEST]
+    else:
+        stages = [Bundle.load(path, verify=False, task=task)]
+        keywords, files = keywords_of(stages[0].labels), []
+    for bundle in stages:
+        files += [bundle.root / MANIFEST, *(bundle.variant_path(name) for name in bundle.variants),
+                  *(bundle.root / entry["file"] for entry in bundle.manifest.get("assets", {}).values())]
+    return keywords, files

@@ -143,3 +143,14 @@ def test_the_stream_benchmark_replays_a_cascades_candidates_at_every_stage_two_t
     assert frr == sorted(frr)  # a stricter stage 2 never confirms more
     assert {"tinysense_manifest", "pymicro_wakeword_okay_nabu"} <= set(results["cpu_s_per_audio_hour"])
     assert (out / "det.png").stat().st_size > 1000
+
+
+def test_install_service_checks_every_file_of_both_stages(cascade_bundle):
+    from edge.hearing.spotters import bundle_contents
+
+    keywords, files = bundle_contents(cascade_bundle)
+    assert keywords == ["yes", "no"]
+    names = {str(path.relative_to(cascade_bundle)) for path in files}
+    assert {"manifest.json", "propose/manifest.json", "propose/model_int8.tflite", "confirm/manifest.json",
+            "confirm/model_int8.tflite", "confirm/embedding_model.tflite", "confirm/melspectrogram.tflite"} <= names
+    assert all(path.is_file() for path in files)
