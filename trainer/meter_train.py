@@ -1,7 +1,8 @@
 """`tinysense train meter`: a meter-digit model (one class per tenth) from photos or rendered crops.
 
 Without `--data` it trains on rendered wheels and LCD digits only (offline, about a minute on
-2 cores). With `--data DIR` it trains on the value-prefixed crops under DIR; a DIR holding
+2 cores). With `--data DIR` it trains on the value-prefixed crops under DIR and, unless
+`--renders 0`, on `DEFAULT_RENDERS` rendered crops besides; a DIR holding
 `train/` and `dev/` is trained on train/ and scored on dev/ (never trained on).
 """
 from __future__ import annotations
@@ -11,13 +12,16 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from edge.core.argtypes import fraction, positive_float, positive_int
+from edge.core.argtypes import fraction, non_negative_int, positive_float, positive_int
 from edge.seeing import meter
 from trainer.meter_models import ARCHITECTURES
 
 log = logging.getLogger(__name__)
 #: Epochs (rendered default, real photos): measured on 2 cores to fit the time budget of `make demo`.
 DEFAULT_EPOCHS = {"rendered": 8, "photos": 30}
+#: Rendered crops mixed into photo training (--data): on the meter_digits validation meters they lift
+#: clean digits from 86.6% to 88.1% and digits between two from 87.1% to 88.5% (8-epoch runs).
+DEFAULT_RENDERS = 4000
 
 
 def add_arguments(parser) -> None:
@@ -28,8 +32,9 @@ def add_arguments(parser) -> None:
                         help="leave out training crops whose path (relative to the training folder) matches, "
                              "e.g. 'lcd7seg/*_kz0003*' (repeatable)")
     parser.add_argument("--count", type=positive_int, default=8000, help="rendered crops without --data (default 8000)")
-    parser.add_argument("--renders", type=int, default=0, metavar="N",
-                        help="with --data: also train on N rendered crops (other drums, colours and fonts than the photos')")
+    parser.add_argument("--renders", type=non_negative_int, default=DEFAULT_RENDERS, metavar="N",
+                        help="with --data: also train on N rendered crops (other drums, colours and fonts than the "
+                             f"photos'; default {DEFAULT_RENDERS}, 0 for photos only)")
     parser.add_argument("--arch", choices=sorted(ARCHITECTURES), default="small")
     parser.add_argument("--epochs", type=positive_int, default=None,
                         help=f"epochs (default: {DEFAULT_EPOCHS['rendered']} rendered, {DEFAULT_EPOCHS['photos']} photos)")
@@ -71,8 +76,9 @@ def run(args) -> int:
         "input": {"shape": [meter.HEIGHT, meter.WIDTH, 1], "dtype": "float32", "range": [0, 255],
                   "layout": "HWC grayscale pixels"},
         "preprocessing": meter.PREPROCESSING,
-        "training": {"arch": args.arch, "count": args.count if args.data is None else None, "renders": args.renders,
-                     "exclude": args.exclude, **asdict(config), "params": int(model.count_params()),
+        "training": {"arch": args.arch, "count": args.count if args.data is None else None,
+                     "renders": None if args.data is None else args.renders, "exclude": args.exclude,
+                     **asdict(config), "params": int(model.count_params()),
                      "history": history, "seconds": round(time.perf_counter() - started, 1)},
         "data": {"source": data.source, "train": int(len(y_train)), "validation": int(len(y_val)),
                  "heldout": int(len(y_test)), "groups": data.groups},

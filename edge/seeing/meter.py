@@ -8,8 +8,10 @@ caught between two digits is a state of its own, not an error: the model has one
 (`assemble`). LCD digits are simply whole values (`7.0_...`).
 
 Preprocessing, shared by training and the runtime: any crop -> grey, resized (not padded) to
-`HEIGHT` x `WIDTH` = 32 x 20 pixels, uint8 0..255 (scaling happens inside the model). Grey, not
-colour: drum and digit colours differ from meter to meter and carry no information about the value.
+`HEIGHT` x `WIDTH` = 32 x 20 pixels, its contrast stretched (the 2nd..98th percentile of its grey
+levels spread over 0..255), uint8 (scaling happens inside the model). Grey, not colour: drum and
+digit colours differ from meter to meter and carry no information about the value; the stretch
+lifts faint crops (pale red digits on a white drum, a dim LCD) to the contrast of the others.
 """
 from __future__ import annotations
 
@@ -32,8 +34,12 @@ HEIGHT, WIDTH = 32, 20
 #: Classes: tenths of a wheel turn, index i is the value i / 10.
 TENTHS = 100
 LABELS = [f"{index // 10}.{index % 10}" for index in range(TENTHS)]
+#: Contrast stretch: these percentiles of a resized crop's grey levels become 0 and 255; a crop whose
+#: span between them is under `FLAT_SPAN` levels (a blank one) is left as it is.
+STRETCH_PERCENTILES, FLAT_SPAN = (2, 98), 16
 PREPROCESSING = {"kind": "meter", "height": HEIGHT, "width": WIDTH, "channels": 1,
-                 "resize": "bilinear, aspect ratio not kept", "polarity": "as photographed"}
+                 "resize": "bilinear, aspect ratio not kept", "polarity": "as photographed",
+                 "contrast": "stretch 2nd..98th percentile to 0..255 unless under 16 levels apart"}
 #: A wheel whose tenth is 3..7 is "between two digits" (labels.csv of meter_digits leaves its digit empty).
 BETWEEN_TENTHS = range(3, 8)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -42,21 +48,26 @@ VALUE_PREFIX = re.compile(r"^(\d)(?:\.(\d))?_")
 
 
 def to_meter_input(gray: np.ndarray) -> np.ndarray:
-    """A crop of one digit (uint8 2-D, any size) -> uint8 (HEIGHT, WIDTH, 1), the model's input."""
+    """A crop of one digit (uint8 2-D, any size) -> uint8 (HEIGHT, WIDTH, 1), the model's input:
+    resized, then contrast-stretched (`STRETCH_PERCENTILES`, `FLAT_SPAN`)."""
     gray = np.asarray(gray)
     if gray.ndim != 2 or gray.size == 0:
         raise InputError(f"expected a non-empty 2-D grayscale array, got shape {gray.shape}")
     resized = Image.fromarray(gray.astype(np.uint8)).resize((WIDTH, HEIGHT), Image.Resampling.BILINEAR)
-    return np.asarray(resized, dtype=np.uint8)[..., np.newaxis]
+    pixels = np.asarray(resized, dtype=np.float32)
+    low, high = np.percentile(pixels, STRETCH_PERCENTILES)
+    if high - low >= FLAT_SPAN:
+        pixels = np.clip((pixels - low) * (255.0 / (high - low)), 0, 255)
+    return np.round(pixels).astype(np.uint8)[..., np.newaxis]
 
 
 def check_preprocessing(bundle: Bundle) -> None:
     """Refuse a meter bundle made for other crops than this runtime cuts (size, channels, kind)."""
     made = bundle.manifest.get("preprocessing", {})
-    for key in ("kind", "height", "width", "channels"):
+    for key in ("kind", "height", "width", "channels", "contrast"):
         if made.get(key) != PREPROCESSING[key]:
             raise BundleError(f"{bundle.root / MANIFEST}: preprocessing {key} is {made.get(key)!r}, this runtime "
-                              f"makes {PREPROCESSING[key]!r}; re-export the model with this tinysense")
+                              f"makes {PREPROCESSING[key]!r}; train and export the model again with this tinysense")
 
 
 def load_crop(path: str | Path) -> np.ndarray:

@@ -15,7 +15,8 @@ MARKER = 48
 
 @pytest.fixture(scope="session")
 def meter_bundle(tmp_path_factory):
-    """A tiny tree of value-prefixed crops (rendered, saved as JPEG), trained on for one epoch."""
+    """A tiny tree of value-prefixed crops (rendered, saved as JPEG), trained on for one epoch with
+    30 rendered crops mixed in (the default mixes 4000)."""
     root = tmp_path_factory.mktemp("meter")
     x, values = render_crops(260, seed=2)
     for i, (pixels, value) in enumerate(zip(x, values)):
@@ -23,7 +24,8 @@ def meter_bundle(tmp_path_factory):
         folder.mkdir(parents=True, exist_ok=True)
         Image.fromarray(pixels[..., 0]).resize((24, 40)).save(folder / f"{value:.1f}_{i}.jpg", quality=90)
     model_dir = root / "model"
-    assert main(["-q", "train", "meter", "--data", str(root), "--epochs", "1", "--out", str(model_dir)]) == 0
+    assert main(["-q", "train", "meter", "--data", str(root), "--epochs", "1", "--renders", "30",
+                 "--out", str(model_dir)]) == 0
     assert main(["-q", "export", str(model_dir)]) == 0
     return root, model_dir
 

@@ -59,6 +59,19 @@ def test_crop_preprocessing_any_size_and_mode(tmp_path):
     assert crop[0].mean() < 10 and crop[-1].mean() > 240  # not flipped, not padded
 
 
+def test_crop_contrast_is_stretched_unless_blank():
+    rng = np.random.default_rng(0)
+    faint = np.full((60, 36), 200, np.uint8)
+    faint[15:45, 14:22] = 170  # a pale stroke: 30 grey levels of contrast
+    crop = meter.to_meter_input(faint)[..., 0].astype(int)
+    assert crop.min() == 0 and crop.max() == 255 and crop[16, 10] == 0 and crop[2, 2] == 255
+    ramp = np.tile(np.linspace(60, 180, 40)[:, None], (1, 20)).astype(np.uint8)
+    stretched = meter.to_meter_input(ramp)[..., 0].astype(int)
+    assert np.all(np.diff(stretched[:, 10]) >= 0) and stretched[0, 0] <= 3 and stretched[-1, 0] >= 252  # order kept
+    blank = np.clip(rng.normal(128, 2, (40, 24)), 0, 255).astype(np.uint8)  # under FLAT_SPAN: no noise blown up
+    assert np.ptp(meter.to_meter_input(blank)) < meter.FLAT_SPAN
+
+
 def test_find_crops_skips_unnamed_and_refuses_empty(tmp_path, caplog):
     (tmp_path / "a" / "b").mkdir(parents=True)
     for name in ("a/3.4_x.jpg", "a/b/7_y.jpg", "a/readme.jpg", "a/notes.txt"):

@@ -14,7 +14,8 @@ def test_bundle_is_a_meter_bundle_scored_on_dev(meter_bundle):
     assert bundle.labels == meter.LABELS and bundle.manifest["preprocessing"]["kind"] == "meter"
     assert bundle.manifest["eval"]["count"] == 40  # dev/ only, never trained on
     data = bundle.manifest["data"]
-    assert data["heldout"] == 40 and data["train"] + data["validation"] == 220
+    assert data["heldout"] == 40 and data["train"] + data["validation"] == 220 + 30  # 30 renders, in training
+    assert "+ 30 rendered crops" in data["source"]
     assert data["groups"]["heldout"] == ["dev/*"] and data["groups"]["validation"] in (["meter_a"], ["meter_b"])
     assert bundle.variant("int8")["input"]["shape"] == [1, 32, 20, 1]
     assert bundle.manifest["tflm"]["arena_bytes"] > 0
@@ -58,6 +59,12 @@ def test_classify_image_refuses_a_meter_bundle_made_for_other_crops(meter_bundle
     assert main(["classify-image", "--model", str(copy), str(next((root / "dev").rglob("*.jpg")))]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "preprocessing height is 28" in err[0] and "manifest.json" in err[0]
+    manifest["preprocessing"]["height"] = 32
+    del manifest["preprocessing"]["contrast"]  # a bundle trained before crops were contrast-stretched
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["classify-image", "--model", str(copy), str(next((root / "dev").rglob("*.jpg")))]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "preprocessing contrast is None" in err[0] and "train and export the model again" in err[0]
 
 
 def test_train_meter_refuses_a_folder_without_crops(tmp_path, capsys):

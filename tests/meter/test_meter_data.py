@@ -91,9 +91,33 @@ def test_edge_marks_touch_only_the_edge_columns_of_about_half_the_crops():
     assert np.array_equal(marked, meter_data.edge_marks(x, np.random.default_rng(0)))
 
 
-def test_photo_training_crops_get_edge_marks_and_validation_does_not(meter_tree, monkeypatch):
+def test_neighbour_strips_come_from_the_same_meter_and_touch_only_the_side_columns():
+    shade = np.r_[np.full(200, 40), np.full(200, 220)] + np.arange(400) % 5  # two meters, five frames each
+    x = np.broadcast_to(shade[:, None, None, None], (400, 32, 20, 1)).astype(np.uint8)
+    x[:, 4:28, 8:12] = 128  # every crop's digit stroke in the middle
+    groups = ["dark"] * 200 + ["light"] * 200
+    marked = meter_data.neighbour_strips(x, groups, np.random.default_rng(0))
+    changed = (marked != x).any(axis=(1, 2, 3))
+    assert 0.3 < changed.mean() < 0.5  # half drawn; a fifth of those from a frame that looks the same
+    assert np.array_equal(marked[:, :, 5:15], x[:, :, 5:15])  # at most 5 columns at either side
+    assert marked[:200].max() <= 128 and marked[200:].min() >= 128  # strips from the same meter only
+    assert (marked[:, :, :5] == 128).any()  # a neighbour's stroke shows at an edge
+
+
+def test_frame_rows_darken_only_the_top_and_bottom_rows():
+    x = np.full((400, 32, 20, 1), 200, np.uint8)
+    marked = meter_data.frame_rows(x, np.random.default_rng(0))
+    changed = (marked != x).any(axis=(1, 2, 3))
+    assert 0.15 < changed.mean() < 0.35
+    assert np.array_equal(marked[:, 5:27], x[:, 5:27]) and (marked <= x).all() and int(marked.min()) < 100
+    dashed = [i for i in np.flatnonzero(changed) if ((marked[i] != x[i]).any(axis=(0, 2))).sum() < 20]
+    assert dashed  # some lines are dashed: not every column is touched
+
+
+def test_photo_training_crops_get_region_context_and_validation_does_not(meter_tree, monkeypatch):
     marked = []
-    monkeypatch.setattr(meter_data, "edge_marks", lambda x, rng: marked.append(len(x)) or np.zeros_like(x))
+    monkeypatch.setattr(meter_data, "region_context",
+                        lambda x, groups, rng: marked.append((len(x), len(groups))) or np.zeros_like(x))
     data = meter_data.load_photos(meter_tree, [], 0.2, seed=0)
-    assert marked == [len(data.v_train)] and not data.x_train.any()
+    assert marked == [(len(data.v_train), len(data.v_train))] and not data.x_train.any()
     assert data.x_val.any() and data.x_test.any()

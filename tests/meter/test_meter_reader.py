@@ -15,17 +15,21 @@ from edge.seeing.meter_reader import MeterReader, load_layout, number_text
 from tests.meter.conftest import meter_face, moved
 from trainer.meter_data import render_crops
 
-#: Grey level of a coded crop for tenth class k (the fake model below reads it back).
+#: Grey level of a coded crop for tenth class k (the fake model below reads it back). A black and a
+#: white block in the middle pin the contrast stretch of edge.seeing.meter to 0..255, so the grey
+#: survives it even when a knocked camera brings the window's dark frame into the region.
 def coded(value: float) -> np.ndarray:
-    return np.full((32, 20), 40 + 2 * int(meter.value_to_class(value)), np.uint8)
+    crop = np.full((32, 20), 40 + 2 * int(meter.value_to_class(value)), np.uint8)
+    crop[9:13, 6:14], crop[19:23, 6:14] = 0, 255
+    return crop
 
 
 class GreyCoded:
-    """A stand-in meter model that reads a crop's mean grey as its tenth (40 + 2k -> class k), with a
-    little probability on the neighbouring tenths as a real model puts there."""
+    """A stand-in meter model that reads a crop's median grey as its tenth (40 + 2k -> class k), with
+    a little probability on the neighbouring tenths as a real model puts there."""
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        classes = np.clip(np.round((batch.mean(axis=(1, 2, 3)) - 40) / 2), 0, 99).astype(int)
+        classes = np.clip(np.round((np.median(batch, axis=(1, 2, 3)) - 40) / 2), 0, 99).astype(int)
         probabilities = np.zeros((len(batch), meter.TENTHS))
         for row, k in enumerate(classes):
             probabilities[row, [(k - 1) % 100, k, (k + 1) % 100]] = (0.1, 0.8, 0.1)
