@@ -29,9 +29,8 @@ from edge.core.bundle import MANIFEST, Bundle
 from edge.core.errors import BundleError, InputError
 from edge.core.fileio import read_json, sha256_file
 from edge.hearing import embedding as emb
-from edge.hearing.frontend import as_int16
 from edge.hearing.speech_commands import keywords_of
-from edge.hearing.spotter import Detection, KeywordSpotter
+from edge.hearing.spotter import Detection, KeywordSpotter, StreamingSpotter
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +164,7 @@ def load_cascade(path: str | Path) -> CascadeBundle:
     return CascadeBundle(root, manifest, params, bundles["propose"], bundles["confirm"])
 
 
-class CascadeSpotter:
+class CascadeSpotter(StreamingSpotter):
     """Stateful two-stage spotter; the API of `KeywordSpotter` (one stream each, not thread-safe).
 
     `on_candidate(time, proposed keyword, stage-1 score, stage-2 posteriors)` is called for every
@@ -245,26 +244,9 @@ class CascadeSpotter:
             self.stage1.close()
             self.head = self.features = None
 
-    def __enter__(self) -> "CascadeSpotter":
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
-
-    def process(self, frame: np.ndarray) -> list[Detection]:
-        """Consume exactly `frame_length` int16 samples (stage 1's stride)."""
-        if not isinstance(frame, np.ndarray) or frame.dtype != np.int16 or frame.ndim != 1 or len(frame) != self.frame_length:
-            raise ValueError(f"frame must be a 1-D int16 numpy array of {self.frame_length} samples")
-        return self.feed(frame)
-
     def feed(self, samples: np.ndarray | bytes) -> list[Detection]:
         """Consume int16 samples of any length; the confirmed detections they completed."""
-        if self._closed:
-            raise ValueError("spotter is closed")
-        try:
-            samples = as_int16(samples)
-        except InputError as exc:
-            raise ValueError(str(exc)) from None
+        samples = self._samples_in(samples)
         detections = []
         for start in range(0, len(samples), PIECE):
             piece = samples[start:start + PIECE]

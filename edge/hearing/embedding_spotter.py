@@ -19,9 +19,8 @@ import numpy as np
 from edge.core.bundle import MANIFEST, Bundle
 from edge.core.errors import InputError
 from edge.hearing import embedding as emb
-from edge.hearing.frontend import as_int16
 from edge.hearing.speech_commands import SILENCE
-from edge.hearing.spotter import FULL_SCALE, Decider, Detection, DetectionParams, step_power
+from edge.hearing.spotter import FULL_SCALE, Decider, Detection, DetectionParams, StreamingSpotter, step_power
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +46,7 @@ def detection_params(bundle: Bundle, overrides: dict) -> DetectionParams:
         raise InputError(f"bad detection setting: {exc}") from None
 
 
-class EmbeddingSpotter:
+class EmbeddingSpotter(StreamingSpotter):
     """Stateful streaming spotter over a kws-embedding bundle; one stream each, not thread-safe."""
 
     def __init__(self, bundle: Bundle, *, variant: str | None = None, keywords: Sequence[str] | None = None,
@@ -100,26 +99,9 @@ class EmbeddingSpotter:
         self._closed = True
         self.scorer = None
 
-    def __enter__(self) -> "EmbeddingSpotter":
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
-
-    def process(self, frame: np.ndarray) -> list[Detection]:
-        """Consume exactly `frame_length` (one 80 ms step) int16 samples."""
-        if not isinstance(frame, np.ndarray) or frame.dtype != np.int16 or frame.ndim != 1 or len(frame) != self.frame_length:
-            raise ValueError(f"frame must be a 1-D int16 numpy array of {self.frame_length} samples")
-        return self.feed(frame)
-
     def feed(self, samples: np.ndarray | bytes) -> list[Detection]:
         """Consume int16 samples of any length; the detections they completed."""
-        if self._closed:
-            raise ValueError("spotter is closed")
-        try:
-            samples = as_int16(samples)
-        except InputError as exc:
-            raise ValueError(str(exc)) from None
+        samples = self._samples_in(samples)
         self._samples += len(samples)
         self._track_levels(samples)
         detections = []

@@ -168,7 +168,46 @@ class Decider:
         return self.keywords[best], float(scores[best])
 
 
-class KeywordSpotter:
+class StreamingSpotter:
+    """What every spotter shares (edge.hearing.spotters): Porcupine's `process(frame)` of exactly
+    `frame_length` samples over `feed(samples)` of any length, the input checks, and use as a
+    context manager that calls `close()`."""
+
+    frame_length: int
+    _closed: bool
+
+    def feed(self, samples: np.ndarray | bytes) -> list[Detection]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def process(self, frame: np.ndarray) -> list[Detection]:
+        """Consume exactly `frame_length` int16 samples; return the detections they completed."""
+        if not isinstance(frame, np.ndarray) or frame.dtype != np.int16 or frame.ndim != 1:
+            raise ValueError(f"frame must be a 1-D int16 numpy array, got "
+                             f"{getattr(frame, 'dtype', type(frame).__name__)} shape {getattr(frame, 'shape', None)}")
+        if len(frame) != self.frame_length:
+            raise ValueError(f"frame must have {self.frame_length} samples, got {len(frame)}")
+        return self.feed(frame)
+
+    def _samples_in(self, samples: np.ndarray | bytes) -> np.ndarray:
+        """`feed`'s input as int16 samples; ValueError when closed or not 16-bit audio."""
+        if self._closed:
+            raise ValueError("spotter is closed")
+        try:
+            return as_int16(samples)
+        except InputError as exc:
+            raise ValueError(str(exc)) from None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+class KeywordSpotter(StreamingSpotter):
     """Stateful streaming spotter over one classifier; not thread-safe (one stream each)."""
 
     def __init__(self, classifier: Classifier, labels: Sequence[str], *, clip_frames: int,
@@ -257,12 +296,6 @@ class KeywordSpotter:
                 self._on_close()
             self._classifier = None
 
-    def __enter__(self) -> "KeywordSpotter":
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
-
     @property
     def time(self) -> float:
         """Seconds of audio consumed since reset."""
@@ -279,23 +312,9 @@ class KeywordSpotter:
         return frames >= self._clip_frames and (frames - self._clip_frames) % self._stride_frames == 0
 
     # -- audio in -------------------------------------------------------------------------------
-    def process(self, frame: np.ndarray) -> list[Detection]:
-        """Consume exactly `frame_length` int16 samples; return the detections they completed."""
-        if not isinstance(frame, np.ndarray) or frame.dtype != np.int16 or frame.ndim != 1:
-            raise ValueError(f"frame must be a 1-D int16 numpy array, got "
-                             f"{getattr(frame, 'dtype', type(frame).__name__)} shape {getattr(frame, 'shape', None)}")
-        if len(frame) != self.frame_length:
-            raise ValueError(f"frame must have {self.frame_length} samples, got {len(frame)}")
-        return self.feed(frame)
-
     def feed(self, samples: np.ndarray | bytes) -> list[Detection]:
         """Consume int16 samples of any length (array or little-endian bytes)."""
-        if self._closed:
-            raise ValueError("spotter is closed")
-        try:
-            samples = as_int16(samples)
-        except InputError as exc:
-            raise ValueError(str(exc)) from None
+        samples = self._samples_in(samples)
         # The last clip of audio is kept in both modes: fresh windows are computed from it, and
         # the power of each step it completes is kept for the level gate.
         buffer = np.concatenate([self._tail, samples])
