@@ -120,19 +120,6 @@ class CascadeBundle:
     propose: Bundle
     confirm: Bundle
 
-    @property
-    def name(self) -> str:
-        return self.manifest["name"]
-
-
-def is_cascade(path: str | Path) -> bool:
-    """True if `path` is a folder whose manifest says task `kws-cascade` (nothing else is checked)."""
-    manifest = Path(path) / MANIFEST
-    try:
-        return manifest.is_file() and read_json(manifest, BundleError).get("task") == TASK
-    except BundleError:
-        return False
-
 
 def load_cascade(path: str | Path) -> CascadeBundle:
     """Read and check a cascade bundle: both stages load (sha256-verified), their manifests are the
