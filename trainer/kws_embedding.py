@@ -34,6 +34,7 @@ import numpy as np
 from edge.core.errors import InputError
 from edge.core.fileio import atomic_save_npz, sha256_file
 from edge.hearing import embedding as emb
+from edge.hearing.audio import speech_bounds
 from edge.hearing.speech_commands import UNKNOWN
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ def _embed_chunk(clips: np.ndarray, shift: int = SHIFT) -> np.ndarray:
     global _worker_features
     if _worker_features is None:
         _worker_features = emb.SpeechEmbedding.from_package()
-    return np.stack([emb.clip_embeddings(clip, _worker_features, FRAMES, shift) for clip in clips])
+    return emb.clips_embeddings(clips, _worker_features, FRAMES, shift)
 
 
 def embed_clips(clips: np.ndarray, features: emb.SpeechEmbedding, shift: int = SHIFT) -> np.ndarray:
@@ -95,10 +96,9 @@ def embed_clips(clips: np.ndarray, features: emb.SpeechEmbedding, shift: int = S
     import multiprocessing
     import os
 
-    empty = np.zeros((0, 2 * shift + 1, FRAMES, emb.EMBEDDING_DIM), np.float32)
     processes = min(len(os.sched_getaffinity(0)), -(-len(clips) // CHUNK_CLIPS))
     if processes <= 1:
-        return np.stack([emb.clip_embeddings(clip, features, FRAMES, shift) for clip in clips]) if len(clips) else empty
+        return emb.clips_embeddings(clips, features, FRAMES, shift)
     chunks = [clips[start:start + CHUNK_CLIPS] for start in range(0, len(clips), CHUNK_CLIPS)]
     with concurrent.futures.ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
         views = []
@@ -137,16 +137,6 @@ NEGATIVE_SHIFT = 10
 NEGATIVE_STRIDE = 5
 
 
-def speech_bounds(clip: np.ndarray, margin: int = 800) -> tuple[int, int]:
-    """First and last sample (with `margin` samples around) of the 10 ms frames within 30 dB of the clip's loudest."""
-    frames = clip[:len(clip) // 160 * 160].astype(np.float64).reshape(-1, 160)
-    energy = 10 * np.log10((frames ** 2).mean(axis=1) + 1e-9)
-    loud = np.flatnonzero(energy > energy.max() - 30) if len(energy) else np.zeros(0, int)
-    if not len(loud):
-        return 0, len(clip)
-    return max(0, loud[0] * 160 - margin), min(len(clip), (loud[-1] + 1) * 160 + margin)
-
-
 def negative_sequences(clips: np.ndarray, count: int, seed: int) -> np.ndarray:
     """(count, NEGATIVE_SAMPLES) int16: runs of NEGATIVE_WORDS random non-keyword clips, each cut
     to its speech and joined by 0-150 ms pauses, over the first clip's own noise floor.
@@ -164,7 +154,7 @@ def negative_sequences(clips: np.ndarray, count: int, seed: int) -> np.ndarray:
         audio = rng.standard_normal(NEGATIVE_SAMPLES) * floor
         position = int(rng.integers(0, emb.SAMPLE_RATE // 4))
         for clip in picked:
-            start, end = speech_bounds(clip)
+            start, end = speech_bounds(clip, margin=800)  # 50 ms either side
             piece = clip[start:end][:NEGATIVE_SAMPLES - position].astype(np.float64)
             audio[position:position + len(piece)] = piece
             position += len(piece) + int(rng.integers(0, emb.SAMPLE_RATE * 15 // 100))

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.hearing.audio import SAMPLE_RATE, read_audio
+from edge.hearing.audio import SAMPLE_RATE, read_audio, speech_bounds
 from edge.core.bundle import Bundle
 from edge.core.errors import InputError, TinysenseError
 from edge.core.fileio import atomic_write_json
@@ -76,10 +76,7 @@ def noise_bed(recordings: list[np.ndarray], seconds: float, rng: np.random.Gener
 
 def speech_end(clip: np.ndarray) -> float:
     """Seconds to the last 10 ms frame within 30 dB of the clip's loudest (the end of the word)."""
-    frames = clip[: len(clip) // 160 * 160].astype(np.float64).reshape(-1, 160)
-    energy = 10 * np.log10((frames ** 2).mean(axis=1) + 1e-9)
-    loud = np.flatnonzero(energy > energy.max() - 30)
-    return (loud[-1] + 1) * 160 / SAMPLE_RATE if len(loud) else len(clip) / SAMPLE_RATE
+    return speech_bounds(clip)[1] / SAMPLE_RATE
 
 
 def speech_stream(name: str, clips: list[tuple[str, np.ndarray]], bed: list[np.ndarray], rng, snr_db=(5.0, 20.0)) -> Stream:

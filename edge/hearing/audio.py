@@ -121,3 +121,15 @@ def fit_clip(samples: np.ndarray, length: int) -> np.ndarray:
     if len(samples) >= length:
         return samples[:length]
     return np.pad(samples, (0, length - len(samples)))
+
+
+def speech_bounds(clip: np.ndarray, margin: int = 0) -> tuple[int, int]:
+    """(first, end) sample of the 10 ms frames within 30 dB of the clip's loudest: where the word
+    is, widened by `margin` samples each side (kept inside the clip); the whole clip when it has
+    no whole frame."""
+    frames = clip[:len(clip) // 160 * 160].astype(np.float64).reshape(-1, 160)
+    if not len(frames):
+        return 0, len(clip)
+    energy = 10 * np.log10((frames ** 2).mean(axis=1) + 1e-9)
+    loud = np.flatnonzero(energy > energy.max() - 30)
+    return max(0, int(loud[0]) * 160 - margin), min(len(clip), (int(loud[-1]) + 1) * 160 + margin)

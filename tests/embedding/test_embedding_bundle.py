@@ -159,14 +159,15 @@ def test_settings_the_embedding_path_cannot_honour_are_one_line_errors(bundle_di
 def test_runs_of_non_keyword_words_are_trained_as_unknown(bundle_dir):
     """--speech-negatives: 3 s runs of the training `_unknown_` clips, every window of them an
     `_unknown_` example (trainer/kws_embedding.py)."""
-    from trainer.kws_embedding import NEGATIVE_SAMPLES, negative_sequences, speech_bounds
+    from edge.hearing.audio import speech_bounds
+    from trainer.kws_embedding import NEGATIVE_SAMPLES, negative_sequences
 
     meta = json.loads((bundle_dir / "train_meta.json").read_text())
     assert meta["data"]["speech_negatives"] == {"sequences": 6, "seconds_each": 3.0, "words_each": 4}
     words = np.stack([tone("bed", n) for n in range(5)])
     runs = negative_sequences(words, 3, seed=0)
     assert runs.shape == (3, NEGATIVE_SAMPLES) and np.array_equal(runs, negative_sequences(words, 3, seed=0))
-    start, end = speech_bounds(words[0])
+    start, end = speech_bounds(words[0], margin=800)
     assert 3000 <= start <= 4000 and 12000 <= end <= 13000  # the burst is at 4000-12000
     loud = np.abs(runs.astype(np.float64)).reshape(3, -1, 1600).max(axis=2) > 2000
     assert (loud.sum(axis=1) >= 8).all()  # several words' worth of speech in each run
