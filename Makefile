@@ -16,6 +16,10 @@ APT_PACKAGES := python3-venv python3-dev g++ espeak-ng flite festival festvox-ka
 	fonts-freefont-ttf fonts-liberation2 fonts-dseg
 # Extra arguments for training runs, e.g. make train DIGITS_ARGS="--data ../shared/data/mnist"
 DIGITS_ARGS ?=
+# `make demo` trains and exports with this many make jobs (default: the CPU count), so one model's
+# single-threaded steps (imports, feature computation, rendering, conversion) overlap another's
+# training; its benchmarks then run one at a time, on an otherwise idle machine.
+DEMO_JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 
 TRAIN_TARGETS := models/digits/train_meta.json
 EXPORT_TARGETS := models/digits/manifest.json
@@ -59,14 +63,15 @@ test:
 
 # section: kws
 # Keyword spotting: DS-CNN on the synthetic corpus (synthesized once into ~/.cache/tinysense/kws,
-# about 5 minutes on 2 cores); classes are balanced to the median count (--balance) and the
-# learning rate decays along a cosine (--schedule cosine). E.g.
+# about 5 minutes on 2 cores); classes are balanced to the median count (--balance), the
+# learning rate decays along a cosine (--schedule cosine) over 14 epochs (the trainer's default 20
+# costs six epochs more and read the dev set's real speech no better: 65.7 % against 66.9 % int8). E.g.
 # make train KWS_ARGS="--balance --schedule cosine --data DIR --real-copies 4" to mix in real speech
 # from a Speech Commands folder (add --arch ds-cnn-l, the larger edge model, when there is real
 # speech; a test-split packaging such as ../shared/data/speech_commands_dev holds every clip out,
 # so add --cv-folds 5 --cv-fold 0 to train on four fifths of its speakers), or
 # KWS_ARGS="--words computer" for a custom wake word.
-KWS_ARGS ?= --balance --schedule cosine
+KWS_ARGS ?= --balance --schedule cosine --epochs 14
 TRAIN_TARGETS += models/kws/train_meta.json
 EXPORT_TARGETS += models/kws/manifest.json
 BENCH_MODELS += models/kws
@@ -173,7 +178,9 @@ TRAIN_TARGETS += models/kws-embedding/train_meta.json
 EXPORT_TARGETS += models/kws-embedding/manifest.json models/wakeword/manifest.json
 BENCH_MODELS += models/kws-embedding
 TRAIN_ARGS_kws-embedding = $(KWS_EMBEDDING_ARGS)
-models/kws-embedding/train_meta.json: models/kws-embedding/train-args
+# After models/kws (order only): both read the synthetic corpus, which the first one builds, so
+# parallel make (`make demo`) never synthesizes it twice at once.
+models/kws-embedding/train_meta.json: models/kws-embedding/train-args | models/kws/train_meta.json
 	$(TINYSENSE) train kws --arch embedding --out models/kws-embedding $(KWS_EMBEDDING_ARGS)
 
 models/wakeword/manifest.json: models/kws/manifest.json models/kws-embedding/manifest.json
@@ -187,7 +194,8 @@ export: $(EXPORT_TARGETS)
 bench: export
 	$(foreach model,$(BENCH_MODELS),$(TINYSENSE) bench $(model) $(call bench_args,$(model)) &&) true
 
-demo: export ## train, export and benchmark every model on the embedded default data
+demo: ## train, export and benchmark every model on the embedded default data
+	$(MAKE) --no-print-directory -j$(DEMO_JOBS) --output-sync=line export
 	@for model in $(BENCH_MODELS); do $(TINYSENSE) -q bench $$model --json $$model/bench.json || exit 1; done
 
 clean:

@@ -63,15 +63,18 @@ def confusion_matrix(counts: np.ndarray, labels: list[str], path: str | Path, ti
     plt = pyplot()
     rows = counts.sum(axis=1, keepdims=True)
     normalised = np.divide(counts, rows, out=np.zeros(counts.shape, float), where=rows > 0)
-    size = max(4.0, 0.55 * len(labels) + 2)
+    many = len(labels) > 30  # e.g. the meter's 100 tenths: a readable page, not a 6000-pixel one
+    size = min(max(4.0, 0.55 * len(labels) + 2), 20.0)
+    font = 3.5 if many else 7
     fig, axis = plt.subplots(figsize=(size, size))
     axis.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
     for (row, col), count in np.ndenumerate(counts):
         if count:
-            axis.text(col, row, str(count), ha="center", va="center", fontsize=7,
+            axis.text(col, row, str(count), ha="center", va="center", fontsize=font,
                       color="white" if normalised[row, col] > 0.5 else "black")
-    axis.set_xticks(range(len(labels)), labels, rotation=60, ha="right")
-    axis.set_yticks(range(len(labels)), labels)
+    axis.set_xticks(range(len(labels)), labels, rotation=60 if not many else 90, ha="right" if not many else "center",
+                    fontsize=font if many else None)
+    axis.set_yticks(range(len(labels)), labels, fontsize=font if many else None)
     axis.set_xlabel("predicted")
     axis.set_ylabel("true")
     axis.set_title(title or "confusion matrix")
