@@ -1,0 +1,76 @@
+"""The Makefile's `make demo`, run against a stand-in `tinysense` that only writes the files each
+step promises: every model gets built once, the camera models beside the hearing ones, the
+benchmarks after both, and a failing camera model fails the demo with its log shown."""
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: Writes what each command's Makefile rule expects and logs the command line.
+FAKE_TINYSENSE = r"""#!/bin/sh
+echo "$*" >> "$CALLS"
+[ "$1" = -q ] && shift
+case "$1" in
+  train)
+    out=$(echo "$*" | sed 's/.*--out \([^ ]*\).*/\1/')
+    name=$(basename "$out")
+    case " $FAIL " in *" $name "*) echo "training $name broke" >&2; exit 3;; esac
+    mkdir -p "$out" && echo "{}" > "$out/train_meta.json";;
+  export) echo "{}" > "$2/manifest.json";;
+  firmware) mkdir -p "$4" && echo "{}" > "$4/firmware.json";;
+  cascade) mkdir -p models/wakeword && echo "{}" > models/wakeword/manifest.json;;
+  bench) echo "bench $2";;
+esac
+"""
+
+
+@pytest.fixture()
+def project(tmp_path):
+    if shutil.which("make") is None:
+        pytest.fail("make is not installed (apt install make)")
+    shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
+    fake = tmp_path / "fake-tinysense"
+    fake.write_text(FAKE_TINYSENSE)
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    return tmp_path
+
+
+def run_demo(project: Path, fail: str = "") -> subprocess.CompletedProcess:
+    env = {**os.environ, "CALLS": str(project / "calls.txt"), "FAIL": fail}
+    env.pop("MAKEFLAGS", None)
+    return subprocess.run(["make", "demo", f"TINYSENSE={project / 'fake-tinysense'}"], cwd=project, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_demo_builds_every_model_once_then_benchmarks(project):
+    done = run_demo(project)
+    assert done.returncode == 0, done.stdout + done.stderr
+    calls = (project / "calls.txt").read_text().splitlines()
+    trained = sorted(c.split("--out ")[1].split()[0] for c in calls if c.startswith("train "))
+    assert trained == sorted(f"models/{m}" for m in ("digits", "digits-mixed", "meter", "kws", "kws-embedding"))
+    assert sorted(c for c in calls if c.startswith("export ")) == sorted(f"export models/{m}" for m in (
+        "digits", "digits-mixed", "meter", "kws", "kws-embedding"))
+    assert len([c for c in calls if c.startswith("cascade ")]) == 1
+    benches = [n for n, c in enumerate(calls) if c.startswith("-q bench ")]
+    assert len(benches) == 5 and min(benches) > max(n for n, c in enumerate(calls) if not c.startswith("-q bench "))
+    kws, embedding = (calls.index(next(c for c in calls if c.startswith("train") and f"--out models/{m} " in c + " "))
+                      for m in ("kws", "kws-embedding"))
+    assert kws < embedding, "the embedding head reads the corpus that the keyword model's training builds"
+    assert "train digits --out models/digits" in (project / "models" / "demo-seeing.log").read_text()
+
+
+def test_a_failing_camera_model_fails_the_demo_and_shows_its_log(project):
+    done = run_demo(project, fail="meter")
+    assert done.returncode != 0
+    assert "training meter broke" in done.stdout + done.stderr
+    assert "building the seeing models failed (models/demo-seeing.log)" in done.stderr
+    calls = (project / "calls.txt").read_text()
+    assert "train kws --arch embedding" in calls, "the hearing models are still built"
+    assert "bench" not in calls
