@@ -197,18 +197,19 @@ bench: export
 # `make demo` builds the seeing models in a second make beside the hearing ones (their output goes to
 # models/demo-seeing.log), so one model's single-threaded steps (imports, feature computation,
 # rendering, conversion) overlap another's training: 2-3 minutes less on 2 cores. The benchmarks
-# then run one at a time, on an otherwise idle machine.
+# then run one at a time, on an otherwise idle machine. (demo runs its own makes: do not give it
+# -j or other targets to build at the same time.)
+DEMO_MAKE = $(MAKE) --no-print-directory -f $(firstword $(MAKEFILE_LIST))
 SEEING_TARGETS = $(filter $(foreach m,$(SEEING_MODELS),models/$(m)/% firmware_assets/$(m)/%),$(EXPORT_TARGETS))
 
 demo: ## train, export and benchmark every model on the embedded default data
-	@mkdir -p models
 	@echo "make demo: the seeing models ($(SEEING_MODELS)) are built beside the hearing ones; their output: models/demo-seeing.log"
-	@$(MAKE) --no-print-directory $(SEEING_TARGETS) > models/demo-seeing.log 2>&1 & seeing=$$!; \
-	trap 'kill $$seeing 2>/dev/null' INT TERM; \
-	$(MAKE) --no-print-directory $(filter-out $(SEEING_TARGETS),$(EXPORT_TARGETS)); hearing=$$?; \
+	@mkdir -p models; $(DEMO_MAKE) $(SEEING_TARGETS) > models/demo-seeing.log 2>&1 & seeing=$$!; \
+	trap 'kill $$seeing 2>/dev/null; exit 130' INT TERM; \
+	$(DEMO_MAKE) $(filter-out $(SEEING_TARGETS),$(EXPORT_TARGETS)); hearing=$$?; \
 	if ! wait $$seeing; then tail -n 20 models/demo-seeing.log; echo "make demo: building the seeing models failed (models/demo-seeing.log)" >&2; exit 1; fi; \
 	exit $$hearing
-	@$(MAKE) --no-print-directory export
+	@$(DEMO_MAKE) export
 	@for model in $(BENCH_MODELS); do $(TINYSENSE) -q bench $$model --json $$model/bench.json || exit 1; done
 
 clean:

@@ -72,9 +72,9 @@ def confusion_matrix(counts: np.ndarray, labels: list[str], path: str | Path, ti
         if count:
             axis.text(col, row, str(count), ha="center", va="center", fontsize=font,
                       color="white" if normalised[row, col] > 0.5 else "black")
-    axis.set_xticks(range(len(labels)), labels, rotation=60 if not many else 90, ha="right" if not many else "center",
-                    fontsize=font if many else None)
-    axis.set_yticks(range(len(labels)), labels, fontsize=font if many else None)
+    small = {"fontsize": font} if many else {}
+    axis.set_xticks(range(len(labels)), labels, rotation=90 if many else 60, ha="center" if many else "right", **small)
+    axis.set_yticks(range(len(labels)), labels, **small)
     axis.set_xlabel("predicted")
     axis.set_ylabel("true")
     axis.set_title(title or "confusion matrix")
