@@ -13,7 +13,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # for the microphone, socat for the event socket, fonts for printed digits, g++ for the firmware check.
 APT_PACKAGES := python3-venv python3-dev g++ espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k \
 	festvox-us-slt-hts portaudio19-dev libasound2-plugins alsa-utils sox socat fonts-dejavu-core fonts-dejavu-extra \
-	fonts-freefont-ttf fonts-liberation2 fonts-dseg
+	fonts-freefont-ttf fonts-liberation2 fonts-dseg fonts-urw-base35 fonts-ocr-b fonts-b612 fonts-roboto-unhinted \
+	fonts-open-sans fonts-inconsolata fonts-league-spartan fonts-cantarell
 # Extra arguments for training runs, e.g. make train DIGITS_ARGS="--data ../shared/data/mnist"
 DIGITS_ARGS ?=
 

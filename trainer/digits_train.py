@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.core.argtypes import fraction, positive_float, positive_int
+from edge.core.argtypes import fraction_or_zero, positive_float, positive_int
 from trainer.digits_models import ARCHITECTURES, DEFAULT_EPOCHS
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--schedule", choices=("constant", "cosine"), default="constant",
                         help="learning rate: constant, or cosine decay to 5%% over the epochs (default constant)")
     parser.add_argument("--augment", action="store_true", help="random rotation, shift and zoom of training images")
-    parser.add_argument("--validation-split", type=fraction, default=0.1, help="share of training images held for validation")
+    parser.add_argument("--validation-split", type=fraction_or_zero, default=0.1,
+                        help="share of training images held for validation, which picks the best epoch's weights "
+                             "(default 0.1); 0 trains on every training image and keeps the last epoch's weights")
     parser.add_argument("--limit", type=positive_int, default=None, help="use at most this many training images (quick runs)")
     parser.add_argument("--printed", type=float, default=0.0, metavar="FRACTION",
                         help="share of font-rendered camera-like digits mixed into training (default 0: pure MNIST)")

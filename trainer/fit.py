@@ -2,7 +2,8 @@
 
 A task supplies a model builder and arrays; this module owns where things are written:
 `out/keras/checkpoint.keras` (best validation accuracy so far), `out/keras/model.keras` (final,
-best weights), `out/train_log.csv`, `out/training_curves.png`.
+best weights), `out/train_log.csv`, `out/training_curves.png`. Without validation examples there is
+no checkpoint to choose: the last epoch's weights are the model.
 """
 from __future__ import annotations
 
@@ -67,6 +68,7 @@ def fit(build_model: Callable[[], object], train: tuple[np.ndarray, np.ndarray],
     """Train with categorical cross-entropy; returns (model with the best weights, history dict).
 
     `augment`, if given, is a Keras layer (or callable on a batch) applied to training batches only.
+    An empty `validation` (0 examples) trains on `train` alone and keeps the last epoch's weights.
     """
     import keras
     import tensorflow as tf
@@ -96,13 +98,15 @@ def fit(build_model: Callable[[], object], train: tuple[np.ndarray, np.ndarray],
         return data.prefetch(tf.data.AUTOTUNE)
 
     checkpoint = out_dir / "keras" / "checkpoint.keras"
-    callbacks = [
-        keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_accuracy", save_best_only=True),
-        keras.callbacks.CSVLogger(str(out_dir / "train_log.csv")),
-    ]
-    history = model.fit(dataset(*train, True), validation_data=dataset(*validation, False), epochs=config.epochs,
-                        callbacks=callbacks, shuffle=False, verbose=1 if sys.stderr.isatty() else 2)
-    model = keras.saving.load_model(checkpoint)
+    validating = len(validation[1]) > 0
+    callbacks = [keras.callbacks.CSVLogger(str(out_dir / "train_log.csv"))]
+    if validating:
+        callbacks.append(keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_accuracy", save_best_only=True))
+    history = model.fit(dataset(*train, True), validation_data=dataset(*validation, False) if validating else None,
+                        epochs=config.epochs, callbacks=callbacks, shuffle=False,
+                        verbose=1 if sys.stderr.isatty() else 2)
+    if validating:
+        model = keras.saving.load_model(checkpoint)
     save_keras_atomic(model, out_dir / "keras" / "model.keras")
     if plots.available():
         plots.training_curves(history.history, out_dir / "training_curves.png", title=out_dir.name)

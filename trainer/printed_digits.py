@@ -27,8 +27,8 @@ log = logging.getLogger(__name__)
 DIGITS = "0123456789"
 FONT_SUFFIXES = (".ttf", ".otf")
 FONT_FOLDERS = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.local/share/fonts")
-#: Faces whose digit glyphs are pictures (weather icons, digits with faces drawn in), not plain digits.
-NOT_DIGIT_FACES = ("DSEGWeather", "SEGGCHAN")
+#: Faces whose digit glyphs are pictures (weather icons, digits with faces drawn in, dingbats), not plain digits.
+NOT_DIGIT_FACES = ("DSEGWeather", "SEGGCHAN", "D050000L")
 #: Glyph size used to check that a face renders the ten digits.
 PROBE_SIZE = 32
 #: Renderings tried per sample before falling back to cropping the whole picture.

@@ -41,3 +41,8 @@ def positive_float(text: str) -> float:
 def fraction(text: str) -> float:
     """A share strictly between 0 and 1."""
     return _checked(text, _finite, lambda v: 0 < v < 1, "a number between 0 and 1")
+
+
+def fraction_or_zero(text: str) -> float:
+    """A share from 0 (none) up to, not including, 1."""
+    return _checked(text, _finite, lambda v: 0 <= v < 1, "a number from 0 up to 1")

@@ -18,3 +18,39 @@ def test_cosine_schedule_decays_to_five_percent():
 def test_unknown_schedule_is_refused():
     with pytest.raises(ValueError, match="unknown learning-rate schedule 'step'"):
         make_optimizer("adam", 0.01, "step", total_steps=10)
+
+
+def test_without_validation_the_last_epochs_weights_are_the_model(tmp_path):
+    """--validation-split 0: nothing to pick a best epoch with, so no checkpoint and the model
+    fit() returns is the one training ended with."""
+    import keras
+    import numpy as np
+
+    from trainer.fit import FitConfig, fit
+
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(0, 255, (64, 4, 4, 1)).astype(np.float32), np.arange(64) % 2
+    trained = {}
+
+    def build():
+        model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(2, activation="softmax")])
+        trained["model"] = model
+        return model
+
+    model, history = fit(build, (x, y), (x[:0], y[:0]), 2, tmp_path, FitConfig(epochs=2, batch_size=16))
+    assert model is trained["model"]
+    assert not (tmp_path / "keras" / "checkpoint.keras").exists()
+    assert (tmp_path / "keras" / "model.keras").exists()
+    assert len(history["accuracy"]) == 2 and "val_accuracy" not in history
+
+
+def test_validation_split_accepts_zero_but_not_one():
+    import argparse
+
+    from trainer import digits_train
+
+    parser = argparse.ArgumentParser(exit_on_error=False)
+    digits_train.add_arguments(parser)
+    assert parser.parse_args(["--validation-split", "0"]).validation_split == 0
+    with pytest.raises(argparse.ArgumentError, match="not a number from 0 up to 1"):
+        parser.parse_args(["--validation-split", "1"])

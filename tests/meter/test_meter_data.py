@@ -121,3 +121,21 @@ def test_photo_training_crops_get_region_context_and_validation_does_not(meter_t
     data = meter_data.load_photos(meter_tree, [], 0.2, seed=0)
     assert marked == [(len(data.v_train), len(data.v_train))] and not data.x_train.any()
     assert data.x_val.any() and data.x_test.any()
+
+
+def test_printed_lines_sit_a_gap_away_from_the_digit_and_leave_it_whole():
+    """A display's printed line above or below a digit (meter_digits/dev/lcd2) is separated from
+    the digit by unlit rows, so the model can learn it is not a segment."""
+    digit = np.zeros((40, 20), np.float32)
+    digit[5:35, 4:16] = 1.0
+    for seed in range(20):
+        lined = meter_data.printed_lines(digit, 30, np.random.default_rng(seed))
+        inked = np.flatnonzero(lined.max(axis=1) > 0.5)
+        margin = (lined.shape[0] - digit.shape[0]) // 2
+        assert lined.shape == (digit.shape[0] + 2 * margin, digit.shape[1]) and margin > 0
+        assert np.array_equal(lined[margin + 5 : margin + 35], digit[5:35])  # the digit's rows untouched
+        outside = [row for row in inked if not margin + 5 <= row < margin + 35]
+        assert outside  # at least one line
+        gaps = [margin + 4 - max(r for r in outside if r < margin + 5)] if any(r < margin + 5 for r in outside) else []
+        gaps += [min(r for r in outside if r >= margin + 35) - (margin + 35)] if any(r >= margin + 35 for r in outside) else []
+        assert min(gaps) >= 1  # never touching the digit
