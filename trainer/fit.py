@@ -65,7 +65,8 @@ def save_keras_atomic(model, path: Path) -> Path:
 def fit(build_model: Callable[[], object], train: tuple[np.ndarray, np.ndarray],
         validation: tuple[np.ndarray, np.ndarray], num_classes: int, out_dir: Path, config: FitConfig,
         augment: Callable | None = None):
-    """Train with categorical cross-entropy; returns (model with the best weights, history dict).
+    """Train with categorical cross-entropy; returns (model with the best validation accuracy's
+    weights, history dict).
 
     `augment`, if given, is a Keras layer (or callable on a batch) applied to training batches only.
     An empty `validation` (0 examples) trains on `train` alone and keeps the last epoch's weights.
@@ -99,6 +100,8 @@ def fit(build_model: Callable[[], object], train: tuple[np.ndarray, np.ndarray],
 
     checkpoint = out_dir / "keras" / "checkpoint.keras"
     validating = len(validation[1]) > 0
+    if not validating:
+        log.warning("%s: no validation examples; the last epoch's weights will be the model", out_dir)
     callbacks = [keras.callbacks.CSVLogger(str(out_dir / "train_log.csv"))]
     if validating:
         callbacks.append(keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_accuracy", save_best_only=True))

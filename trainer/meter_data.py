@@ -13,8 +13,8 @@ with the previous and next digits partly visible and bent by the drum's curvatur
 (and red, i.e. mid-grey) drums, the housing's frame at the edges, glare and shadow, low
 resolution, blur, sensor noise and JPEG; and seven-segment LCD digits (DSEG faces) with the faint
 unlit segments real LCDs show and, on half of them, the printed lines a display has above and below
-its digits. Wheels are drawn in every installed face that renders digits (`make setup` installs about
-140: trainer.printed_digits.digit_fonts).
+its digits. Wheels are drawn in every installed face that renders digits, DSEG's segment faces
+aside (`wheel_fonts`: about 140 with the fonts `make setup` installs).
 """
 from __future__ import annotations
 
@@ -39,8 +39,9 @@ LCD_SHARE = 0.2
 PRINTED_LINES_SHARE = 0.5
 #: A wheel's window, in glyph heights: up to 1.8 high and 1.2 wide, so the digit may sit small in
 #: its region box with margins around it, as in most real crops. Renders-only models (8000 crops,
-#: 8 epochs, int8, meter_digits dev split, the faces of DejaVu, FreeFont and Liberation) read 85.1 %
-#: of clean digits with windows of at most 1.5 x 1.0 and 90.1 % with these (seed 0; 84.8 % seed 1).
+#: 8 epochs, int8, meter_digits dev split, the faces of DejaVu, FreeFont and Liberation, seed 0) read
+#: 85.1 % of clean digits and 66.3 % of wheels between two digits with windows of at most 1.5 x 1.0,
+#: 90.1 % and 73.0 % with these (one seed: with seed 1 these windows gave 84.8 % and 78.7 %).
 WINDOW_HEIGHT, WINDOW_WIDTH = (1.15, 1.8), (0.75, 1.2)
 
 
@@ -284,13 +285,15 @@ def printed_lines(coverage: np.ndarray, glyph: int, rng: np.random.Generator) ->
     """
     height, width = coverage.shape
     inked = np.flatnonzero(coverage.max(axis=1) > 0.5)
+    if not len(inked):  # nothing drawn: the lines go at the canvas's top and bottom
+        inked = np.array([0, height - 1])
     gap, thickness = int(glyph * rng.uniform(0.05, 0.2)) + 1, max(1, int(glyph * rng.uniform(0.04, 0.1)))
     margin = gap + thickness + int(glyph * rng.uniform(0.0, 0.15))
     canvas = np.zeros((height + 2 * margin, width), np.float32)
     canvas[margin : margin + height] = coverage
     top, bottom = margin + inked[0], margin + inked[-1]
     for row in [(top - gap - thickness), (bottom + gap + 1)][:: 1 if rng.random() < 0.5 else -1][: int(rng.integers(1, 3))]:
-        span = int(width * rng.uniform(0.5, 1.0))
+        span = max(1, int(width * rng.uniform(0.5, 1.0)))
         left = int(rng.integers(0, width - span + 1))
         canvas[row : row + thickness, left : left + span] = 1.0
     return canvas

@@ -27,8 +27,12 @@ log = logging.getLogger(__name__)
 DIGITS = "0123456789"
 FONT_SUFFIXES = (".ttf", ".otf")
 FONT_FOLDERS = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.local/share/fonts")
-#: Faces whose digit glyphs are pictures (weather icons, digits with faces drawn in, dingbats), not plain digits.
-NOT_DIGIT_FACES = ("DSEGWeather", "SEGGCHAN", "D050000L")
+#: Faces whose digit glyphs are not plain digits: pictures (weather icons, digits with faces drawn
+#: in, dingbats), digits cut out of a filled box (OCR-B's E and X faces) or hollow outlines (OCRBF).
+NOT_DIGIT_FACES = ("DSEGWeather", "SEGGCHAN", "D050000L", "OCRBE", "OCRBX", "OCRBF")
+#: Share of printed digits drawn in seven- and fourteen-segment (DSEG) faces: a quarter, their share
+#: when DejaVu, FreeFont, Liberation and DSEG were the four packages `make setup` installed.
+SEGMENT_SHARE = 0.25
 #: Glyph size used to check that a face renders the ten digits.
 PROBE_SIZE = 32
 #: Renderings tried per sample before falling back to cropping the whole picture.
@@ -165,20 +169,33 @@ def camera_digit(digit: int, font_path: Path, rng: np.random.Generator) -> tuple
     return cv2.imdecode(np.frombuffer(jpeg(gray, int(rng.integers(30, 95))), np.uint8), cv2.IMREAD_GRAYSCALE), height
 
 
+def font_package(path: Path) -> str:
+    """The package a face comes from: the folder under truetype/ or opentype/
+    (`.../truetype/roboto/unhinted/RobotoTTF/Roboto-Bold.ttf` -> "roboto"), else its own folder."""
+    parts = path.parts[:-1]
+    for kind in ("truetype", "opentype"):
+        if kind in parts[:-1]:
+            return parts[parts.index(kind) + 1]
+    return str(path.parent)
+
+
 def printed_digits(count: int, seed: int, fonts: tuple[Path, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """`count` degraded font-rendered digits in the MNIST convention: (uint8 (N, 28, 28), int64 labels).
 
-    Labels are balanced; a font package (dejavu, dseg, freefont, ...) is drawn uniformly, then a
-    face inside it, so 48 DSEG faces do not crowd out the rest. Each crop is cut by the reader's
+    Labels are balanced; a seven- or fourteen-segment (DSEG) face is drawn `SEGMENT_SHARE` of the
+    time, otherwise a font package (dejavu, freefont, roboto, ...) uniformly and then a face inside
+    it, so neither 48 DSEG faces nor 34 URW ones crowd out the rest. Each crop is cut by the reader's
     own `locate()`, exactly as a camera frame would be; a rendering the reader would not see as
     one whole digit (several boxes, or only a piece of the glyph) is drawn again.
     """
     fonts = digit_fonts() if fonts is None else fonts
     if not fonts:
         raise InputError("no installed font renders digits (install fonts-dejavu or fonts-freefont)")
-    packages: dict[Path, list[Path]] = {}
+    segment = [font for font in fonts if font.name.startswith("DSEG")]
+    packages: dict[str, list[Path]] = {}
     for font in fonts:
-        packages.setdefault(font.parent, []).append(font)
+        if not font.name.startswith("DSEG"):
+            packages.setdefault(font_package(font), []).append(font)
     groups = list(packages.values())
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(count) % 10).astype(np.int64)
@@ -186,7 +203,8 @@ def printed_digits(count: int, seed: int, fonts: tuple[Path, ...] | None = None)
     config = ReaderConfig(polarity="dark")
     for i, digit in enumerate(labels):
         for _ in range(RETRIES):
-            group = groups[int(rng.integers(len(groups)))]
+            group = segment if segment and (not groups or rng.random() < SEGMENT_SHARE) else \
+                groups[int(rng.integers(len(groups)))]
             gray, height = camera_digit(int(digit), group[int(rng.integers(len(group)))], rng)
             located = locate(gray, config)
             if len(located.boxes) == 1 and located.boxes[0][3] >= 0.8 * height:

@@ -45,4 +45,4 @@ def fraction(text: str) -> float:
 
 def fraction_or_zero(text: str) -> float:
     """A share from 0 (none) up to, not including, 1."""
-    return _checked(text, _finite, lambda v: 0 <= v < 1, "a number from 0 up to 1")
+    return _checked(text, _finite, lambda v: 0 <= v < 1, "a number >= 0 and < 1")

@@ -52,5 +52,5 @@ def test_validation_split_accepts_zero_but_not_one():
     parser = argparse.ArgumentParser(exit_on_error=False)
     digits_train.add_arguments(parser)
     assert parser.parse_args(["--validation-split", "0"]).validation_split == 0
-    with pytest.raises(argparse.ArgumentError, match="not a number from 0 up to 1"):
+    with pytest.raises(argparse.ArgumentError, match="not a number >= 0 and < 1"):
         parser.parse_args(["--validation-split", "1"])

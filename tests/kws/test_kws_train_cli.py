@@ -28,7 +28,7 @@ def test_bad_arguments_fail_with_one_line(args, message, tmp_path, capsys):
     (["kws", "--epochs", "0"], "argument --epochs: '0' is not a whole number >= 1"),
     (["kws", "--learning-rate", "-1"], "argument --learning-rate: '-1' is not a positive finite number"),
     (["digits", "--batch-size", "-4"], "argument --batch-size: '-4' is not a whole number >= 1"),
-    (["digits", "--validation-split", "1"], "argument --validation-split: '1' is not a number between 0 and 1"),
+    (["digits", "--validation-split", "1"], "argument --validation-split: '1' is not a number >= 0 and < 1"),
 ])
 def test_nonsense_numbers_are_usage_errors(args, message, capsys):
     with pytest.raises(SystemExit) as exit_info:

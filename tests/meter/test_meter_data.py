@@ -139,3 +139,5 @@ def test_printed_lines_sit_a_gap_away_from_the_digit_and_leave_it_whole():
         gaps = [margin + 4 - max(r for r in outside if r < margin + 5)] if any(r < margin + 5 for r in outside) else []
         gaps += [min(r for r in outside if r >= margin + 35) - (margin + 35)] if any(r >= margin + 35 for r in outside) else []
         assert min(gaps) >= 1  # never touching the digit
+    blank = meter_data.printed_lines(np.zeros((10, 1), np.float32), 10, np.random.default_rng(0))
+    assert blank.max() == 1.0  # a blank or one-column canvas still gets its line, no IndexError
