@@ -197,7 +197,7 @@ bench: export
 
 # `make demo` builds the seeing models in a second make beside the hearing ones (their output goes to
 # models/demo-seeing.log), so one model's single-threaded steps (imports, feature computation,
-# rendering, conversion) overlap another's training (a fresh clone: 14 min 31 s on 2 cores). The benchmarks
+# rendering, conversion) overlap another's training (a fresh clone: 14 min 12 s on 2 cores). The benchmarks
 # then run one at a time, on an otherwise idle machine. (demo runs its own makes: do not give it
 # -j or other targets to build at the same time.)
 DEMO_MAKE = $(MAKE) --no-print-directory -f $(firstword $(MAKEFILE_LIST))

@@ -36,8 +36,9 @@ def dense():
 def large(batch_norm: bool = False):
     """conv 32,32 -> pool -> conv 64,64 -> pool -> dropout .25 -> dense 512 -> dropout .5 -> dense 10;
     with `batch_norm` (`--arch large-bn`), each conv (without bias) and the dense 512 are followed by
-    batch normalisation before their ReLU (Ioffe & Szegedy 2015). large-bn is not yet measured on
-    full MNIST: an epoch took 270 s on 2 shared cores (batch 128, --augment)."""
+    batch normalisation before their ReLU (Ioffe & Szegedy 2015). On full MNIST large-bn reads 99.62 %
+    of the test set, float32 and int8 (--augment --optimizer adam --schedule cosine --batch-size 128
+    --epochs 30 --validation-split 0; README, digits)."""
     import keras
     from keras import layers
 
