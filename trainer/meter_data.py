@@ -28,7 +28,7 @@ import numpy as np
 
 from edge.core.errors import InputError
 from edge.seeing import meter
-from trainer.printed_digits import digit_fonts, jpeg, lighting, render_glyph, sensor
+from trainer.printed_digits import digit_fonts, is_segment_face, jpeg, lighting, render_glyph, sensor
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ def region_context(x: np.ndarray, groups: list[str], rng: np.random.Generator) -
 # -- rendered crops ---------------------------------------------------------------------------
 def wheel_fonts() -> tuple[Path, ...]:
     """Faces for number wheels: the installed digit faces without the segment (DSEG) ones."""
-    fonts = tuple(font for font in digit_fonts() if "DSEG" not in font.name)
+    fonts = tuple(font for font in digit_fonts() if not is_segment_face(font))
     if not fonts:
         raise InputError("no installed font renders digits (install fonts-dejavu or fonts-freefont)")
     return fonts
@@ -292,7 +292,9 @@ def printed_lines(coverage: np.ndarray, glyph: int, rng: np.random.Generator) ->
     canvas = np.zeros((height + 2 * margin, width), np.float32)
     canvas[margin : margin + height] = coverage
     top, bottom = margin + inked[0], margin + inked[-1]
-    for row in [(top - gap - thickness), (bottom + gap + 1)][:: 1 if rng.random() < 0.5 else -1][: int(rng.integers(1, 3))]:
+    rows = [top - gap - thickness, bottom + gap + 1]  # above, below
+    order = 1 if rng.random() < 0.5 else -1
+    for row in rows[::order][: int(rng.integers(1, 3))]:  # one of the two lines, or both
         span = max(1, int(width * rng.uniform(0.5, 1.0)))
         left = int(rng.integers(0, width - span + 1))
         canvas[row : row + thickness, left : left + span] = 1.0

@@ -169,6 +169,11 @@ def camera_digit(digit: int, font_path: Path, rng: np.random.Generator) -> tuple
     return cv2.imdecode(np.frombuffer(jpeg(gray, int(rng.integers(30, 95))), np.uint8), cv2.IMREAD_GRAYSCALE), height
 
 
+def is_segment_face(path: Path) -> bool:
+    """A DSEG seven- or fourteen-segment face (fonts-dseg)."""
+    return path.name.startswith("DSEG")
+
+
 def font_package(path: Path) -> str:
     """The package a face comes from: the folder under truetype/ or opentype/
     (`.../truetype/roboto/unhinted/RobotoTTF/Roboto-Bold.ttf` -> "roboto"), else its own folder."""
@@ -191,10 +196,10 @@ def printed_digits(count: int, seed: int, fonts: tuple[Path, ...] | None = None)
     fonts = digit_fonts() if fonts is None else fonts
     if not fonts:
         raise InputError("no installed font renders digits (install fonts-dejavu or fonts-freefont)")
-    segment = [font for font in fonts if font.name.startswith("DSEG")]
+    segment = [font for font in fonts if is_segment_face(font)]
     packages: dict[str, list[Path]] = {}
     for font in fonts:
-        if not font.name.startswith("DSEG"):
+        if not is_segment_face(font):
             packages.setdefault(font_package(font), []).append(font)
     groups = list(packages.values())
     rng = np.random.default_rng(seed)
