@@ -100,11 +100,11 @@ def fit(build_model: Callable[[], object], train: tuple[np.ndarray, np.ndarray],
 
     checkpoint = out_dir / "keras" / "checkpoint.keras"
     validating = len(validation[1]) > 0
-    if not validating:
-        log.warning("%s: no validation examples; the last epoch's weights will be the model", out_dir)
     callbacks = [keras.callbacks.CSVLogger(str(out_dir / "train_log.csv"))]
     if validating:
         callbacks.append(keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_accuracy", save_best_only=True))
+    else:
+        log.warning("%s: no validation examples; the last epoch's weights will be the model", out_dir)
     history = model.fit(dataset(*train, True), validation_data=dataset(*validation, False) if validating else None,
                         epochs=config.epochs, callbacks=callbacks, shuffle=False,
                         verbose=1 if sys.stderr.isatty() else 2)
