@@ -22,7 +22,8 @@ DEFAULT_EPOCHS = {"rendered": 8, "photos": 30}
 #: Rendered crops without --data. On the meter_digits dev split (int8, seeds 0 / 1), 8000 read
 #: 88.4 / 88.0 % of clean digits and 82.3 / 84.8 % of wheels between two digits; 16000 read
 #: 91.5 / 92.5 % and 87.7 / 89.9 % (both with three OCR-B faces since left out; without them 16000
-#: read 93.7 / 89.0 % and 89.9 / 90.3 %), for about 4 minutes of training instead of 2.5 on 2 cores.
+#: read 93.7 / 89.0 % and 89.9 / 90.3 %, and with `meter_models.ZOOM_WIDTH` too 91.6 / 93.8 % and
+#: 89.4 / 86.4 %), for about 4 minutes of training instead of 2.5 on 2 cores.
 DEFAULT_COUNT = 16000
 #: Rendered crops mixed into photo training (--data). On the meter_digits dev split (30 epochs, int8,
 #: clean / between two digits / lcd2): 4000 read 98.2 / 97.3 / 97.1 %, 8000 98.6 / 98.3 / 100 %,

@@ -80,6 +80,13 @@ def test_drum_shows_the_next_digit_rolling_in_from_below():
     assert not middle.any()  # the gap between the 4 and the 5 crosses the centre
 
 
+def test_a_narrow_window_cuts_both_sides_of_the_glyph():
+    mask = np.tile(np.arange(10, dtype=np.float32), (3, 1))
+    assert meter_data.centre_columns(mask, 6)[0].tolist() == [2, 3, 4, 5, 6, 7]
+    assert meter_data.centre_columns(mask, 7)[0].tolist() == [1, 2, 3, 4, 5, 6, 7]
+    assert meter_data.centre_columns(mask, 12).shape == (3, 10)  # a wider window leaves the glyph whole
+
+
 def test_edge_marks_touch_only_the_edge_columns_of_about_half_the_crops():
     x = np.full((400, 32, 20, 1), 200, np.uint8)
     marked = meter_data.edge_marks(x, np.random.default_rng(0))
