@@ -85,7 +85,10 @@ def hold_out_groups(groups: list[str], share: float, seed: int) -> set[str]:
 
 
 def split_paths(paths: list[Path], root: Path, share: float, seed: int) -> tuple[list[int], list[int], list[str]]:
-    """(kept, held-out) indices: whole groups held out; a seeded random share when there is one group."""
+    """(kept, held-out) indices: whole groups held out; a seeded random share when there is one group;
+    nothing held out when `share` is 0."""
+    if share == 0:
+        return list(range(len(paths))), [], []
     groups = [group_of(path, root) for path in paths]
     held = hold_out_groups(groups, share, seed)
     if held:
@@ -119,7 +122,7 @@ def load_photos(data: str | Path, exclude: list[str], validation_share: float, s
     x, v = meter.load_folder(train_root, paths)
     x_test, v_test = meter.load_folder(root / "dev" if train_root != root else root, test_paths)
     log.info("meter photos: %d train, %d validation (%s), %d held out (%s)", len(train_idx), len(val_idx),
-             ", ".join(val_groups) or "random", len(v_test), ", ".join(test_groups) or "random")
+             ", ".join(val_groups) or ("random" if val_idx else "none"), len(v_test), ", ".join(test_groups) or "random")
     groups = [group_of(path, train_root) for path in paths]
     return MeterData(region_context(x[train_idx], [groups[i] for i in train_idx], np.random.default_rng(seed)),
                      v[train_idx], x[val_idx], v[val_idx], x_test, v_test,

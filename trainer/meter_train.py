@@ -12,7 +12,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from edge.core.argtypes import fraction, non_negative_int, positive_float, positive_int
+from edge.core.argtypes import fraction_or_zero, non_negative_int, positive_float, positive_int
 from edge.seeing import meter
 from trainer.meter_models import ARCHITECTURES
 
@@ -29,6 +29,12 @@ DEFAULT_COUNT = 16000
 #: clean / between two digits / lcd2): 4000 read 98.2 / 97.3 / 97.1 %, 8000 98.6 / 98.3 / 100 %,
 #: 16000 98.9 / 97.6 / 100 % (one seed each).
 DEFAULT_RENDERS = 8000
+#: Validation photos are whole meters: the default tenth of the crops holds 4 to 12 of the 28
+#: meter_digits training meters out. Training on all of them (`--validation-split 0`, the last
+#: epoch's weights) read, over seeds 0 / 1 / 2 on the dev split (int8), 98.7 / 98.9 / 98.6 % of clean
+#: digits and 98.4 / 97.7 / 97.8 % between two digits, against 98.3 / 98.7 / 98.6 % and
+#: 97.5 / 98.2 / 98.0 % with validation: no gain beyond seed-to-seed spread, so validation stays.
+VALIDATION_SPLIT = 0.1
 
 
 def add_arguments(parser) -> None:
@@ -49,8 +55,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--batch-size", type=positive_int, default=64)
     parser.add_argument("--optimizer", choices=["rmsprop", "adam", "sgd"], default="adam")
     parser.add_argument("--learning-rate", type=positive_float, default=2e-3)
-    parser.add_argument("--validation-split", type=fraction, default=0.1,
-                        help="share of training crops (whole sub-folders when there are several) held for validation")
+    parser.add_argument("--validation-split", type=fraction_or_zero, default=VALIDATION_SPLIT,
+                        help="share of training crops (whole sub-folders when there are several) held for validation; "
+                             "0 trains on every meter and keeps the last epoch's weights")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("models/meter"), help="model folder (default: models/meter)")
 

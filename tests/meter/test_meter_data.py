@@ -33,6 +33,12 @@ def test_root_with_train_and_dev_trains_on_train_and_holds_out_dev(meter_tree):
     assert data.groups["validation"] and len(data.v_val) in (6, 12)
 
 
+def test_validation_split_zero_trains_on_every_meter(meter_tree):
+    data = meter_data.load_photos(meter_tree, [], 0, seed=0)
+    assert len(data.v_train) == 30 and len(data.v_val) == 0 and data.groups["validation"] == []
+    assert sorted(data.v_test.tolist()) == [1.0, 2.5, 9.9]
+
+
 def test_exclude_leaves_crops_out_of_training(meter_tree):
     data = meter_data.load_photos(meter_tree, ["lcd/*"], 0.2, seed=0)
     assert len(data.v_train) + len(data.v_val) == 24
@@ -148,3 +154,15 @@ def test_printed_lines_sit_a_gap_away_from_the_digit_and_leave_it_whole():
         assert min(gaps) >= 1  # never touching the digit
     blank = meter_data.printed_lines(np.zeros((10, 1), np.float32), 10, np.random.default_rng(0))
     assert blank.max() == 1.0  # a blank or one-column canvas still gets its line, no IndexError
+
+
+def test_validation_split_accepts_zero_and_refuses_one():
+    import argparse
+
+    from trainer import meter_train
+
+    parser = argparse.ArgumentParser()
+    meter_train.add_arguments(parser)
+    assert parser.parse_args(["--validation-split", "0"]).validation_split == 0
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--validation-split", "1"])
