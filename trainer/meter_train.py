@@ -12,7 +12,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from edge.core.argtypes import fraction_or_zero, non_negative_int, positive_float, positive_int
+from edge.core.argtypes import fraction_or_zero, non_negative_int, positive_float, positive_int, share
 from edge.seeing import meter
 from trainer.meter_models import ARCHITECTURES
 
@@ -49,6 +49,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--renders", type=non_negative_int, default=DEFAULT_RENDERS, metavar="N",
                         help="with --data: also train on N rendered crops (other drums, colours and fonts than the "
                              f"photos'; default {DEFAULT_RENDERS}, 0 for photos only)")
+    parser.add_argument("--lcd-share", type=share, default=None, metavar="F",
+                        help="share of rendered crops that are LCD digits (default: trainer.meter_data.LCD_SHARE); "
+                             "for meters with number wheels only, 0 with --exclude 'lcd*/*' keeps a wheel's "
+                             "level-flagged 1 from reading as an LCD 7")
     parser.add_argument("--arch", choices=sorted(ARCHITECTURES), default="small")
     parser.add_argument("--epochs", type=positive_int, default=None,
                         help=f"epochs (default: {DEFAULT_EPOCHS['rendered']} rendered, {DEFAULT_EPOCHS['photos']} photos)")
@@ -64,18 +68,19 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from trainer.fit import FitConfig, fit
-    from trainer.meter_data import add_renders, load_photos, load_rendered
+    from trainer.meter_data import LCD_SHARE, add_renders, load_photos, load_rendered
     from trainer.meter_models import augmenter
     from trainer.outputs import check_out_dir, save_training_outputs
 
     started = time.perf_counter()
     check_out_dir(args.out)
+    lcd_share = LCD_SHARE if args.lcd_share is None else args.lcd_share
     if args.data is None:
-        data = load_rendered(args.count, args.validation_split, args.seed)
+        data = load_rendered(args.count, args.validation_split, args.seed, lcd_share)
     else:
         data = load_photos(args.data, args.exclude, args.validation_split, args.seed)
         if args.renders > 0:
-            data = add_renders(data, args.renders, args.seed)
+            data = add_renders(data, args.renders, args.seed, lcd_share)
     epochs = args.epochs or DEFAULT_EPOCHS["rendered" if args.data is None else "photos"]
     config = FitConfig(epochs=epochs, batch_size=args.batch_size, optimizer=args.optimizer,
                        learning_rate=args.learning_rate, seed=args.seed, schedule="cosine")
@@ -92,7 +97,8 @@ def run(args) -> int:
                   "layout": "HWC grayscale pixels"},
         "preprocessing": meter.PREPROCESSING,
         "training": {"arch": args.arch, "count": args.count if args.data is None else None,
-                     "renders": None if args.data is None else args.renders, "exclude": args.exclude,
+                     "renders": None if args.data is None else args.renders, "lcd_share": lcd_share,
+                     "exclude": args.exclude,
                      **asdict(config), "params": int(model.count_params()),
                      "history": history, "seconds": round(time.perf_counter() - started, 1)},
         "data": {"source": data.source, "train": int(len(y_train)), "validation": int(len(y_val)),

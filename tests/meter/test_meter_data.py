@@ -71,6 +71,19 @@ def test_rendered_crops_are_seeded_sized_and_cover_wheels_and_lcds():
     assert float(x.std()) > 10  # not blank
 
 
+def test_lcd_share_sets_how_many_renders_are_lcd_digits(monkeypatch):
+    x, values = meter_data.render_crops(30, seed=5)
+    assert np.array_equal(x, meter_data.render_crops(30, seed=5, lcd_share=meter_data.LCD_SHARE)[0])
+    assert np.array_equal(values, np.round(values, 1)) and (values != np.floor(values)).any()
+    _, lcd_values = meter_data.render_crops(30, seed=5, lcd_share=1.0)
+    assert np.array_equal(lcd_values, np.floor(lcd_values))  # LCD digits are whole values
+    def no_dseg():
+        raise AssertionError("LCD fonts looked up for a wheels-only render")
+    monkeypatch.setattr(meter_data, "lcd_fonts", no_dseg)
+    wheels, _ = meter_data.render_crops(30, seed=5, lcd_share=0.0)
+    assert wheels.shape == (30, 32, 20, 1)
+
+
 def test_drum_shows_the_next_digit_rolling_in_from_below():
     """At x.5 the wheel shows halves of two digits: ink in the top and in the bottom of the window,
     and at x.0 the digit sits in the middle with the gaps above and below it."""
@@ -156,7 +169,7 @@ def test_printed_lines_sit_a_gap_away_from_the_digit_and_leave_it_whole():
     assert blank.max() == 1.0  # a blank or one-column canvas still gets its line, no IndexError
 
 
-def test_validation_split_accepts_zero_and_refuses_one():
+def test_validation_split_and_lcd_share_take_shares_from_zero():
     import argparse
 
     from trainer import meter_train
@@ -166,3 +179,6 @@ def test_validation_split_accepts_zero_and_refuses_one():
     assert parser.parse_args(["--validation-split", "0"]).validation_split == 0
     with pytest.raises(SystemExit):
         parser.parse_args(["--validation-split", "1"])
+    assert parser.parse_args(["--lcd-share", "0"]).lcd_share == 0 and parser.parse_args(["--lcd-share", "1"]).lcd_share == 1
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--lcd-share", "1.5"])
