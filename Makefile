@@ -125,21 +125,31 @@ bench-camera: models/digits-mixed/manifest.json $(foreach kind,$(SCENE_KINDS),bu
 	$(foreach kind,$(SCENE_KINDS),$(TINYSENSE) read-digits --model models/digits-mixed --bench build/scenes/$(kind) --json build/scenes/$(kind)/bench.json &&) true
 
 # section: meter
-# Meter digits (number wheels and LCDs), one class per tenth on 32x20 grey crops. The default
-# trains on rendered crops only (offline); real photos go through --data, e.g.
-# make train METER_ARGS="--data ../shared/data/meter_digits" (trains on train/, reports on dev/), then
-# $(PY) -m edge.seeing.meter_bench models/meter --data ../shared/data/meter_digits/dev for the meter figures.
-# A whole meter from a camera: $(TINYSENSE) read-digits --model models/meter --layout meter.json --camera 0
+# Meter digits, one class per tenth on 32x20 grey crops, one model per kind of display (as
+# AI-on-the-edge-device keeps one digit model per kind): models/meter reads number wheels,
+# models/meter-lcd seven-segment LCD digits. The default trains on rendered crops only (offline);
+# real photos go through --data, e.g. with ../shared/data/meter_digits (trains on train/, reports on dev/):
+# make train METER_ARGS="--data ../shared/data/meter_digits --exclude 'lcd*'" \
+#   METER_LCD_ARGS="--data ../shared/data/meter_digits"
+# (the LCD model learns real cameras from the wheel photos too), then for the meter figures
+# $(PY) -m edge.seeing.meter_bench models/meter --data ../shared/data/meter_digits/dev --exclude 'lcd*'
+# and $(PY) -m edge.seeing.meter_bench models/meter-lcd --data ../shared/data/meter_digits/dev --include 'lcd*'. A whole meter from a camera:
+# $(TINYSENSE) read-digits --model models/meter --layout meter.json --camera 0
 # (one box per digit, optional alignment marks: edge/seeing/meter_reader.py); its speed on one core:
 # $(PY) -m edge.seeing.meter_bench models/meter --layout meter.json --frame frame.jpg
 METER_ARGS ?=
-TRAIN_TARGETS += models/meter/train_meta.json
-EXPORT_TARGETS += models/meter/manifest.json
-BENCH_MODELS += models/meter
-SEEING_MODELS += meter
+METER_LCD_ARGS ?=
+TRAIN_TARGETS += models/meter/train_meta.json models/meter-lcd/train_meta.json
+EXPORT_TARGETS += models/meter/manifest.json models/meter-lcd/manifest.json
+BENCH_MODELS += models/meter models/meter-lcd
+SEEING_MODELS += meter meter-lcd
 TRAIN_ARGS_meter = $(METER_ARGS)
 models/meter/train_meta.json: models/meter/train-args
-	$(TINYSENSE) train meter --out models/meter $(METER_ARGS)
+	$(TINYSENSE) train meter --display wheels --out models/meter $(METER_ARGS)
+
+TRAIN_ARGS_meter-lcd = $(METER_LCD_ARGS)
+models/meter-lcd/train_meta.json: models/meter-lcd/train-args
+	$(TINYSENSE) train meter --display lcd --out models/meter-lcd $(METER_LCD_ARGS)
 
 # section: firmware
 # Microcontroller assets (TFLite Micro C++): `make export` also writes firmware_assets/<name>/ from

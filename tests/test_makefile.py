@@ -61,12 +61,14 @@ def test_demo_builds_every_model_once_then_benchmarks(project):
     assert done.returncode == 0, done.stdout + done.stderr
     calls = (project / "calls.txt").read_text().splitlines()
     trained = sorted(c.split("--out ")[1].split()[0] for c in calls if c.startswith("train "))
-    assert trained == sorted(f"models/{m}" for m in ("digits", "digits-mixed", "meter", "kws", "kws-embedding"))
-    assert sorted(c for c in calls if c.startswith("export ")) == sorted(f"export models/{m}" for m in (
-        "digits", "digits-mixed", "meter", "kws", "kws-embedding"))
+    models = ("digits", "digits-mixed", "meter", "meter-lcd", "kws", "kws-embedding")
+    assert trained == sorted(f"models/{m}" for m in models)
+    assert sorted(c for c in calls if c.startswith("export ")) == sorted(f"export models/{m}" for m in models)
+    assert "train meter --display wheels --out models/meter" in calls
+    assert "train meter --display lcd --out models/meter-lcd" in calls
     assert len([c for c in calls if c.startswith("cascade ")]) == 1
     benches = [n for n, c in enumerate(calls) if c.startswith("-q bench ")]
-    assert len(benches) == 5 and min(benches) > max(n for n, c in enumerate(calls) if not c.startswith("-q bench "))
+    assert len(benches) == 6 and min(benches) > max(n for n, c in enumerate(calls) if not c.startswith("-q bench "))
     assert "train digits --out models/digits" in (project / "models" / "demo-seeing.log").read_text()
 
 

@@ -7,7 +7,7 @@ import importlib
 TASKS = {
     "digits": ("trainer.digits_train", "handwritten (and printed) digits, 28x28 images"),
     "kws": ("trainer.kws_train", "keyword spotting on 1 s audio clips"),
-    "meter": ("trainer.meter_train", "meter digits (number wheels, LCDs) in tenths, 32x20 crops"),
+    "meter": ("trainer.meter_train", "meter digits in tenths, 32x20 crops: number wheels or (--display lcd) LCD digits"),
 }
 
 

@@ -33,9 +33,14 @@ class FitConfig:
     #: "constant", or "cosine": decay the learning rate to 5% of its start over all epochs
     #: (Loshchilov & Hutter 2017, without restarts), which settles into a better minimum.
     schedule: str = "constant"
+    #: Momentum of an exponential moving average of the weights (Polyak & Juditsky 1992; Keras
+    #: optimizers' `use_ema`), which becomes the model and, with validation, is what is scored and
+    #: checkpointed; None trains without one.
+    ema_momentum: float | None = None
 
 
-def make_optimizer(name: str, learning_rate: float | None, schedule: str = "constant", total_steps: int = 0):
+def make_optimizer(name: str, learning_rate: float | None, schedule: str = "constant", total_steps: int = 0,
+                   ema_momentum: float | None = None):
     import keras
 
     if schedule not in ("constant", "cosine"):
@@ -45,7 +50,10 @@ def make_optimizer(name: str, learning_rate: float | None, schedule: str = "cons
     optimizers = {"rmsprop": keras.optimizers.RMSprop, "adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}
     if name not in optimizers:
         raise ValueError(f"unknown optimizer {name!r} (choose {', '.join(optimizers)})")
-    return optimizers[name]() if learning_rate is None else optimizers[name](learning_rate=learning_rate)
+    options = {} if learning_rate is None else {"learning_rate": learning_rate}
+    if ema_momentum is not None:
+        options.update(use_ema=True, ema_momentum=ema_momentum)
+    return optimizers[name](**options)
 
 
 def save_keras_atomic(model, path: Path) -> Path:
@@ -69,7 +77,8 @@ def fit(build_model: Callable[[], object], train: tuple[np.ndarray, np.ndarray],
     weights, history dict).
 
     `augment`, if given, is a Keras layer (or callable on a batch) applied to training batches only.
-    An empty `validation` (0 examples) trains on `train` alone and keeps the last epoch's weights.
+    An empty `validation` (0 examples) trains on `train` alone and keeps the last epoch's weights
+    (their moving average with `config.ema_momentum`).
     """
     import keras
     import tensorflow as tf
@@ -86,7 +95,8 @@ def fit(build_model: Callable[[], object], train: tuple[np.ndarray, np.ndarray],
     with strategy.scope():
         model = build_model()
         steps = config.epochs * -(-len(train[1]) // config.batch_size)
-        model.compile(optimizer=make_optimizer(config.optimizer, config.learning_rate, config.schedule, steps),
+        model.compile(optimizer=make_optimizer(config.optimizer, config.learning_rate, config.schedule, steps,
+                                               config.ema_momentum),
                       loss="categorical_crossentropy", metrics=["accuracy"])
 
     def dataset(x, y, training: bool):
@@ -102,6 +112,8 @@ def fit(build_model: Callable[[], object], train: tuple[np.ndarray, np.ndarray],
     validating = len(validation[1]) > 0
     callbacks = [keras.callbacks.CSVLogger(str(out_dir / "train_log.csv"))]
     if validating:
+        if config.ema_momentum is not None:  # validate and checkpoint the averaged weights
+            callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
         callbacks.append(keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_accuracy", save_best_only=True))
     else:
         log.warning("%s: no validation examples; the last epoch's weights will be the model", out_dir)

@@ -8,17 +8,16 @@ neighbouring digit, the window's frame across the top or bottom. When DIR holds 
 otherwise whole sub-folders (one per meter, frames of one meter being near-duplicates) are held
 out. Validation for checkpoint selection is likewise a set of whole sub-folders of the training part.
 
-The embedded default (no photos) renders crops the way a meter camera sees them: number wheels
-with the previous and next digits partly visible and bent by the drum's curvature, light and dark
-(and red, i.e. mid-grey) drums, the housing's frame at the edges, glare and shadow, low
-resolution, blur, sensor noise and JPEG; and seven-segment LCD digits (DSEG faces) with the faint
-unlit segments real LCDs show and, on half of them, the printed lines a display has above and below
-its digits. Wheels are drawn in every installed face that renders digits, DSEG's segment faces
+The embedded default (no photos) renders crops of the model's kind of display (`DISPLAYS`) the way
+a meter camera sees them, with the housing's frame at the edges, glare and shadow, low resolution,
+blur, sensor noise and JPEG: number wheels with the previous and next digits partly visible and
+bent by the drum's curvature, light and dark (and red, i.e. mid-grey) drums; or seven-segment LCD
+digits (DSEG faces) with the faint unlit segments real LCDs show and, on half of them, the printed
+lines a display has above and below its digits. Wheels are drawn in every installed face that renders digits, DSEG's segment faces
 aside (`wheel_fonts`: about 140 with the fonts `make setup` installs).
 """
 from __future__ import annotations
 
-import fnmatch
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,18 +27,12 @@ import numpy as np
 
 from edge.core.errors import InputError
 from edge.seeing import meter
+from edge.seeing.meter import DISPLAYS
 from trainer.printed_digits import digit_fonts, is_segment_face, jpeg, lighting, render_glyph, sensor
 
 log = logging.getLogger(__name__)
 
 EMBEDDED = "embedded"
-#: Share of rendered crops that are seven-segment LCD digits (the rest are number wheels). An LCD 7
-#: (a top bar and a right-hand stem) is drawn like a wheel's 1 with a level flag: the dev meter
-#: watermeter_altair_alkr's 1s were 7s to every model trained with LCD digits (6 to 22 of its 23
-#: clean 1s per run) and to few trained without (photos `--exclude 'lcd*/*'`, share 0,
-#: `--validation-split 0`, seeds 0 / 1: 0 and 3; its clean digits 90.5 / 92.9 -> 97.6 / 97.6 %, the
-#: wheel meters' 98.8 / 98.8 -> 98.9 / 99.5 %, between two digits 98.4 / 97.7 -> 97.7 / 98.6 %).
-LCD_SHARE = 0.2
 #: Share of rendered LCD digits with a display's printed lines above and/or below them.
 PRINTED_LINES_SHARE = 0.5
 #: A wheel's window, in glyph heights: up to 1.8 high and 1.2 wide, so the digit may sit small in
@@ -74,16 +67,21 @@ def group_of(path: Path, root: Path) -> str:
 
 
 def hold_out_groups(groups: list[str], share: float, seed: int) -> set[str]:
-    """Whole groups, drawn in a seeded order, until they hold about `share` of the crops."""
+    """Whole groups, drawn in a seeded order, until they hold about `share` of the crops.
+
+    A group that would take the held-out part past twice `share` is passed over: one large folder
+    (meter_digits' `train/new`, 30 % of the wheel crops; `train/lcd7seg`, 91 % of the LCD ones) would
+    otherwise leave training a fraction of the data.
+    """
     names, counts = np.unique(groups, return_counts=True)
     if len(names) < 2:
         return set()
     held, total = set(), 0
     for index in np.random.default_rng(seed).permutation(len(names)):
-        if total >= share * len(groups):
+        if total >= share * len(groups) or len(held) == len(names) - 1:
             break
-        if len(held) == len(names) - 1:
-            break
+        if total + counts[index] > 2 * share * len(groups):
+            continue
         held.add(str(names[index]))
         total += int(counts[index])
     return held
@@ -99,40 +97,36 @@ def split_paths(paths: list[Path], root: Path, share: float, seed: int) -> tuple
     if held:
         return ([i for i, g in enumerate(groups) if g not in held], [i for i, g in enumerate(groups) if g in held],
                 sorted(held))
-    log.warning("%s: all crops in one folder; holding out a random %.0f%% (near-duplicate frames make "
-                "this figure optimistic)", root, 100 * share)
+    log.warning("%s: no sub-folder (meter) to hold out whole for a %.0f%% share; holding out a random %.0f%% "
+                "of the crops (near-duplicate frames make this figure optimistic)", root, 100 * share, 100 * share)
     order = np.random.default_rng(seed).permutation(len(paths))
     cut = max(1, int(round(share * len(paths))))
     return sorted(order[cut:].tolist()), sorted(order[:cut].tolist()), []
 
 
-def load_photos(data: str | Path, exclude: list[str], validation_share: float, seed: int) -> MeterData:
-    """Crops under `data`; `exclude`: glob patterns (on the path relative to the training root,
-    e.g. 'lcd7seg/*') of crops never to train on."""
+def load_photos(data: str | Path, include: list[str], exclude: list[str], validation_share: float,
+                seed: int) -> MeterData:
+    """Crops under `data`; `include` / `exclude`: glob patterns on the path relative to train/ and
+    dev/ (or to `data`), e.g. 'lcd*/*', of the crops to keep and to leave out (edge.seeing.meter.find_crops)."""
     root = Path(data)
     train_root = root / "train" if (root / "train").is_dir() and (root / "dev").is_dir() else root
-    paths, _ = meter.find_crops(train_root)
-    if exclude:
-        kept = [p for p in paths if not any(fnmatch.fnmatch(str(p.relative_to(train_root)), pattern) for pattern in exclude)]
-        log.info("--exclude left out %d of %d training crops", len(paths) - len(kept), len(paths))
-        paths = kept
-        if not paths:
-            raise InputError(f"{train_root}: --exclude {' '.join(exclude)} leaves no training crops")
+    paths, _ = meter.find_crops(train_root, include, exclude)
     if train_root != root:
-        test_paths, test_groups = meter.find_crops(root / "dev")[0], ["dev/*"]
+        test_paths, test_groups = meter.find_crops(root / "dev", include, exclude)[0], ["dev/*"]
     else:
         kept, held, test_groups = split_paths(paths, root, 0.2, seed)
         paths, test_paths = [paths[i] for i in kept], [paths[i] for i in held]
     train_idx, val_idx, val_groups = split_paths(paths, train_root, validation_share, seed + 1)
-    x, v = meter.load_folder(train_root, paths)
-    x_test, v_test = meter.load_folder(root / "dev" if train_root != root else root, test_paths)
+    x, v = meter.load_folder(train_root, paths, include, exclude)
+    x_test, v_test = meter.load_folder(root / "dev" if train_root != root else root, test_paths, include, exclude)
     log.info("meter photos: %d train, %d validation (%s), %d held out (%s)", len(train_idx), len(val_idx),
              ", ".join(val_groups) or ("random" if val_idx else "none"), len(v_test), ", ".join(test_groups) or "random")
     groups = [group_of(path, train_root) for path in paths]
     return MeterData(region_context(x[train_idx], [groups[i] for i in train_idx], np.random.default_rng(seed)),
                      v[train_idx], x[val_idx], v[val_idx], x_test, v_test,
                      f"value-prefixed crops in {root}",
-                     {"validation": val_groups, "heldout": test_groups, "exclude": list(exclude)})
+                     {"validation": val_groups, "heldout": test_groups, "include": list(include),
+                      "exclude": list(exclude)})
 
 
 def edge_marks(x: np.ndarray, rng: np.random.Generator, share: float = 0.5) -> np.ndarray:
@@ -368,40 +362,42 @@ def camera(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return cv2.imdecode(np.frombuffer(jpeg(gray, int(rng.integers(30, 95))), np.uint8), cv2.IMREAD_GRAYSCALE)
 
 
-def render_crops(count: int, seed: int, lcd_share: float = LCD_SHARE) -> tuple[np.ndarray, np.ndarray]:
-    """`count` rendered crops as model inputs (uint8 (N, HEIGHT, WIDTH, 1)) and their values.
+def render_crops(count: int, seed: int, display: str) -> tuple[np.ndarray, np.ndarray]:
+    """`count` rendered crops of a `display` (one of `DISPLAYS`) as model inputs (uint8 (N, HEIGHT,
+    WIDTH, 1)) and their values.
 
-    `lcd_share` of them (0..1) are LCD digits, the rest number wheels. Wheel values are drawn
-    uniformly over the 100 tenths (and anywhere within a tenth), LCD values are whole digits; the
-    fonts come from this machine (edge of trainer.printed_digits).
+    Wheel values are drawn uniformly over the 100 tenths (and anywhere within a tenth), LCD values
+    are whole digits; the fonts come from this machine (`wheel_fonts`, `lcd_fonts`).
     """
+    if display not in DISPLAYS:
+        raise ValueError(f"display {display!r} is not one of {DISPLAYS}")
     rng = np.random.default_rng(seed)
-    wheels, segments = wheel_fonts(), lcd_fonts() if lcd_share > 0 else ()
+    fonts = wheel_fonts() if display == "wheels" else lcd_fonts()
     x = np.empty((count, meter.HEIGHT, meter.WIDTH, 1), np.uint8)
     values = np.empty(count, np.float64)
     for i in range(count):
-        if rng.random() < lcd_share:
+        font = fonts[int(rng.integers(len(fonts)))]
+        if display == "lcd":
             values[i] = float(rng.integers(10))
-            picture = lcd(int(values[i]), segments[int(rng.integers(len(segments)))], rng)
+            picture = lcd(int(values[i]), font, rng)
         else:
             values[i] = int(rng.integers(meter.TENTHS)) / 10
-            position = values[i] + rng.uniform(-0.045, 0.045)
-            picture = drum(position, wheels[int(rng.integers(len(wheels)))], rng)
+            picture = drum(values[i] + rng.uniform(-0.045, 0.045), font, rng)
         x[i] = meter.to_meter_input(camera(np.clip(picture, 0, 255), rng))
     return x, values
 
 
-def load_rendered(count: int, validation_share: float, seed: int, lcd_share: float = LCD_SHARE) -> MeterData:
+def load_rendered(count: int, validation_share: float, seed: int, display: str) -> MeterData:
     """Rendered training and validation crops, and a held-out set rendered with another seed."""
-    x, v = render_crops(count, seed, lcd_share)
+    x, v = render_crops(count, seed, display)
     cut = int(round(count * (1 - validation_share)))
-    x_test, v_test = render_crops(max(200, count // 10), seed + 1000, lcd_share)
-    return MeterData(x[:cut], v[:cut], x[cut:], v[cut:], x_test, v_test,
-                     f"rendered wheels and LCD digits ({count}, seed {seed})", {})
+    x_test, v_test = render_crops(max(200, count // 10), seed + 1000, display)
+    kind = "number wheels" if display == "wheels" else "LCD digits"
+    return MeterData(x[:cut], v[:cut], x[cut:], v[cut:], x_test, v_test, f"rendered {kind} ({count}, seed {seed})", {})
 
 
-def add_renders(data: MeterData, count: int, seed: int, lcd_share: float = LCD_SHARE) -> MeterData:
+def add_renders(data: MeterData, count: int, seed: int, display: str) -> MeterData:
     """`data` with `count` rendered crops added to its training part (validation and held-out stay photos)."""
-    x, v = render_crops(count, seed + 2000, lcd_share)
+    x, v = render_crops(count, seed + 2000, display)
     return MeterData(np.concatenate([data.x_train, x]), np.concatenate([data.v_train, v]), data.x_val, data.v_val,
                      data.x_test, data.v_test, f"{data.source} + {count} rendered crops", data.groups)

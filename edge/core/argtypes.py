@@ -46,8 +46,3 @@ def fraction(text: str) -> float:
 def fraction_or_zero(text: str) -> float:
     """A share from 0 (none) up to, not including, 1."""
     return _checked(text, _finite, lambda v: 0 <= v < 1, "a number >= 0 and < 1")
-
-
-def share(text: str) -> float:
-    """A share from 0 (none) to 1 (all), both included."""
-    return _checked(text, _finite, lambda v: 0 <= v <= 1, "a number from 0 to 1")

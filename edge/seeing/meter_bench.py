@@ -3,7 +3,9 @@
 `tinysense bench --data DIR` scores the exact tenth (the model's classes); a meter reader needs
 more: clean digits (tenth 8..2) read as their nearest digit, wheels between two digits (tenth
 3..7) read as one of the two, and the exact tenth and within one tenth (edge.seeing.meter.score).
-DIR is a folder of value-prefixed crops, searched recursively.
+DIR is a folder of value-prefixed crops, searched recursively; `--include` / `--exclude` pick the
+meters of the model's kind of display (e.g. `--exclude 'lcd*'` for models/meter on the meter_digits
+dev split, `--include 'lcd*'` for models/meter-lcd).
 
 `--layout FILE --frame IMAGE` instead times reading a whole meter from a camera frame on one core
 (edge.seeing.meter_reader: grey, alignment, cutting and resizing the regions, then inference),
@@ -27,15 +29,17 @@ from edge.seeing.image import load_gray
 log = logging.getLogger(__name__)
 
 
-def evaluate(bundle: Bundle, data: Path, variants: list[str]) -> dict:
-    """{variant: MeterScores.as_dict()} on the crops under `data`, plus the crop count."""
+def evaluate(bundle: Bundle, data: Path, variants: list[str], include=(), exclude=()) -> dict:
+    """{variant: MeterScores.as_dict()} on the crops under `data` (`include` / `exclude`: glob
+    patterns, see edge.seeing.meter.find_crops), plus the crop count."""
     meter.check_preprocessing(bundle)
-    x, values = meter.load_folder(data)
+    x, values = meter.load_folder(data, include=include, exclude=exclude)
     results = {}
     for name in variants:
         predicted = bundle.open(name).predict(x.astype("float32")).argmax(axis=1)
         results[name] = meter.score(values, meter.class_to_value(predicted)).as_dict()
-    return {"model": bundle.name, "data": str(data), "count": int(len(values)), "variants": results}
+    return {"model": bundle.name, "data": str(data), "include": list(include), "exclude": list(exclude),
+            "count": int(len(values)), "variants": results}
 
 
 def time_frame(reader, frame, runs: int, warmup: int = 5) -> dict:
@@ -71,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m edge.seeing.meter_bench", description=__doc__.splitlines()[0])
     parser.add_argument("model_dir", type=Path, metavar="MODEL_DIR", help="meter bundle folder")
     parser.add_argument("--data", type=Path, help="folder of crops named like 4.9_anything.jpg")
+    parser.add_argument("--include", action="append", default=[], metavar="GLOB",
+                        help="--data: only crops whose path relative to DIR matches, e.g. 'lcd*/*' (repeatable)")
+    parser.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                        help="--data: leave out crops whose path relative to DIR matches (repeatable)")
     parser.add_argument("--layout", type=Path, metavar="FILE", help="time reading a frame with this layout instead")
     parser.add_argument("--frame", type=Path, metavar="IMAGE", help="--layout: the camera frame to read")
     parser.add_argument("--runs", type=int, default=200, help="--layout: timed reads (default 200)")
@@ -84,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
             report = speed(args)
         else:
             bundle = Bundle.load(args.model_dir, task="meter")
-            report = evaluate(bundle, args.data, args.variants.split(",") if args.variants else bundle.variants)
+            report = evaluate(bundle, args.data, args.variants.split(",") if args.variants else bundle.variants,
+                              args.include, args.exclude)
     except TinysenseError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
@@ -97,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             atomic_write_json(args.json, report)
         return 0
-    print(f"{report['model']} on {report['count']} crops in {report['data']}")
+    chosen = "".join(f" --{key} {' '.join(report[key])}" for key in ("include", "exclude") if report[key])
+    print(f"{report['model']} on {report['count']} crops in {report['data']}{chosen}")
     print("variant   clean (n)           between (n)         exact   within 1")
     for name, s in report["variants"].items():
         print(f"{name:<9} {s['clean']:.4f} ({s['clean_count']:>5})  {s['between']:.4f} ({s['between_count']:>5})  "

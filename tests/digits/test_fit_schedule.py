@@ -54,3 +54,27 @@ def test_validation_split_accepts_zero_but_not_one():
     assert parser.parse_args(["--validation-split", "0"]).validation_split == 0
     with pytest.raises(argparse.ArgumentError, match="not a number >= 0 and < 1"):
         parser.parse_args(["--validation-split", "1"])
+
+
+def test_a_moving_average_of_the_weights_becomes_the_model(tmp_path):
+    """With ema_momentum near 1 the average stays near the weights of the first step (Keras starts it
+    there), though 40 steps move the raw ones far; with validation, the averaged weights are the ones
+    checkpointed and returned."""
+    import keras
+    import numpy as np
+
+    from trainer.fit import FitConfig, fit
+
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(0, 1, (64, 4, 4, 1)).astype(np.float32), np.arange(64) % 2
+    def build():
+        keras.utils.set_random_seed(1)
+        return keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(2, activation="softmax")])
+    initial = build().get_weights()[0]
+    moved = {}
+    for ema, validation in ((None, (x[:0], y[:0])), (0.9999, (x[:0], y[:0])), (0.9999, (x[:16], y[:16]))):
+        config = FitConfig(epochs=10, batch_size=16, optimizer="sgd", learning_rate=0.5, ema_momentum=ema)
+        model, _ = fit(build, (x, y), validation, 2, tmp_path / f"{ema}{len(validation[1])}", config)
+        moved[(ema, len(validation[1]))] = float(np.abs(model.get_weights()[0] - initial).max())
+    assert moved[(None, 0)] > 0.1
+    assert moved[(0.9999, 0)] < moved[(None, 0)] / 5 and moved[(0.9999, 16)] < moved[(None, 0)] / 5

@@ -16,9 +16,9 @@ MARKER = 48
 @pytest.fixture(scope="session")
 def meter_bundle(tmp_path_factory):
     """A tiny tree of value-prefixed crops (rendered, saved as JPEG), trained on for one epoch with
-    30 rendered crops mixed in (the default mixes 4000)."""
+    30 rendered wheels mixed in (the default mixes 8000)."""
     root = tmp_path_factory.mktemp("meter")
-    x, values = render_crops(260, seed=2)
+    x, values = render_crops(260, seed=2, display="wheels")
     for i, (pixels, value) in enumerate(zip(x, values)):
         folder = root / ("dev/meter_c" if i < 40 else f"train/meter_{'ab'[i % 2]}")
         folder.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,9 @@ def test_bundle_is_a_meter_bundle_scored_on_dev(meter_bundle):
     data = bundle.manifest["data"]
     assert data["heldout"] == 40 and data["train"] + data["validation"] == 220 + 30  # 30 renders, in training
     assert "+ 30 rendered crops" in data["source"]
-    assert data["groups"]["heldout"] == ["dev/*"] and data["groups"]["validation"] in (["meter_a"], ["meter_b"])
+    # photos train on every meter by default (no validation), with a moving average of the weights
+    assert data["groups"]["heldout"] == ["dev/*"] and data["groups"]["validation"] == [] and data["validation"] == 0
+    assert bundle.manifest["training"]["ema_momentum"] == 0.999
     assert bundle.variant("int8")["input"]["shape"] == [1, 32, 20, 1]
     assert bundle.manifest["tflm"]["arena_bytes"] > 0
 
@@ -73,3 +75,22 @@ def test_train_meter_refuses_a_folder_without_crops(tmp_path, capsys):
     assert main(["train", "meter", "--data", str(tmp_path / "photos"), "--out", str(tmp_path / "m")]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "photos: no crops named like 4.9_" in err[0]
+
+
+def test_train_meter_display_lcd_renders_lcd_digits_into_models_meter_lcd(tmp_path, monkeypatch):
+    """Renders only: `--display lcd` trains on whole LCD digits and lands in models/meter-lcd."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["-q", "train", "meter", "--display", "lcd", "--count", "40", "--epochs", "1"]) == 0
+    meta = json.loads((tmp_path / "models" / "meter-lcd" / "train_meta.json").read_text())
+    assert meta["training"]["display"] == "lcd" and meta["data"]["source"].startswith("rendered LCD digits (40,")
+    heldout = np.load(tmp_path / "models" / "meter-lcd" / "heldout.npz")["y"]
+    assert np.all(heldout % 10 == 0)  # class indices of whole digits only
+
+
+def test_meter_bench_scores_only_the_included_meters(meter_bundle, capsys):
+    root, model_dir = meter_bundle
+    assert meter_bench.main([str(model_dir), "--data", str(root), "--exclude", "train/*", "--variants", "int8"]) == 0
+    out = capsys.readouterr().out
+    assert f"on 40 crops in {root} --exclude train/*" in out
+    assert meter_bench.main([str(model_dir), "--data", str(root), "--include", "train/meter_a/*"]) == 0
+    assert "on 110 crops" in capsys.readouterr().out

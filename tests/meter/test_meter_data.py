@@ -24,7 +24,7 @@ def meter_tree(tmp_path):
 
 
 def test_root_with_train_and_dev_trains_on_train_and_holds_out_dev(meter_tree):
-    data = meter_data.load_photos(meter_tree, [], 0.2, seed=0)
+    data = meter_data.load_photos(meter_tree, [], [], 0.2, seed=0)
     assert sorted(data.v_test.tolist()) == [1.0, 2.5, 9.9]
     assert len(data.v_train) + len(data.v_val) == 30
     assert data.groups["heldout"] == ["dev/*"]
@@ -34,20 +34,24 @@ def test_root_with_train_and_dev_trains_on_train_and_holds_out_dev(meter_tree):
 
 
 def test_validation_split_zero_trains_on_every_meter(meter_tree):
-    data = meter_data.load_photos(meter_tree, [], 0, seed=0)
+    data = meter_data.load_photos(meter_tree, [], [], 0, seed=0)
     assert len(data.v_train) == 30 and len(data.v_val) == 0 and data.groups["validation"] == []
     assert sorted(data.v_test.tolist()) == [1.0, 2.5, 9.9]
 
 
-def test_exclude_leaves_crops_out_of_training(meter_tree):
-    data = meter_data.load_photos(meter_tree, ["lcd/*"], 0.2, seed=0)
-    assert len(data.v_train) + len(data.v_val) == 24
-    with pytest.raises(InputError, match="leaves no training crops"):
-        meter_data.load_photos(meter_tree, ["*"], 0.2, seed=0)
+def test_include_and_exclude_pick_the_meters_of_one_display_in_train_and_dev(meter_tree):
+    write_crops(meter_tree / "dev" / "lcd_e", [3.0, 8.0])
+    wheels = meter_data.load_photos(meter_tree, [], ["lcd*"], 0.2, seed=0)
+    assert len(wheels.v_train) + len(wheels.v_val) == 24 and sorted(wheels.v_test.tolist()) == [1.0, 2.5, 9.9]
+    lcds = meter_data.load_photos(meter_tree, ["lcd*"], [], 0, seed=0)
+    assert len(lcds.v_train) == 6 and sorted(lcds.v_test.tolist()) == [3.0, 8.0]
+    assert lcds.groups["include"] == ["lcd*"]
+    with pytest.raises(InputError, match="no crops named .* with --include/--exclude"):
+        meter_data.load_photos(meter_tree, [], ["*"], 0.2, seed=0)
 
 
 def test_folder_without_dev_holds_out_whole_meters(meter_tree):
-    data = meter_data.load_photos(meter_tree / "train", [], 0.2, seed=0)
+    data = meter_data.load_photos(meter_tree / "train", [], [], 0.2, seed=0)
     assert len(data.v_train) + len(data.v_val) + len(data.v_test) == 30
     held = set(data.groups["heldout"])
     assert held and held <= {"water_a", "water_b", "power_c", "lcd"}
@@ -61,9 +65,17 @@ def test_split_paths_keeps_groups_whole(tmp_path):
     assert names == set(groups) and not names & {paths[i].parent.name for i in kept}
 
 
-def test_rendered_crops_are_seeded_sized_and_cover_wheels_and_lcds():
-    x, values = meter_data.render_crops(60, seed=5)
-    again, same_values = meter_data.render_crops(60, seed=5)
+def test_a_folder_too_large_for_the_share_is_never_held_out():
+    groups = ["big"] * 100 + ["a"] * 5 + ["b"] * 5 + ["c"] * 5
+    for seed in range(10):
+        held = meter_data.hold_out_groups(groups, 0.1, seed)
+        assert held and "big" not in held
+    assert meter_data.hold_out_groups(["a"] * 50 + ["b"] * 50, 0.1, 0) == set()  # then a random share
+
+
+def test_rendered_wheels_are_seeded_sized_and_cover_every_tenth_kind():
+    x, values = meter_data.render_crops(60, seed=5, display="wheels")
+    again, same_values = meter_data.render_crops(60, seed=5, display="wheels")
     assert x.shape == (60, 32, 20, 1) and x.dtype == np.uint8
     assert np.array_equal(x, again) and np.array_equal(values, same_values)
     assert values.min() >= 0 and values.max() < 10
@@ -71,17 +83,16 @@ def test_rendered_crops_are_seeded_sized_and_cover_wheels_and_lcds():
     assert float(x.std()) > 10  # not blank
 
 
-def test_lcd_share_sets_how_many_renders_are_lcd_digits(monkeypatch):
-    x, values = meter_data.render_crops(30, seed=5)
-    assert np.array_equal(x, meter_data.render_crops(30, seed=5, lcd_share=meter_data.LCD_SHARE)[0])
-    assert np.array_equal(values, np.round(values, 1)) and (values != np.floor(values)).any()
-    _, lcd_values = meter_data.render_crops(30, seed=5, lcd_share=1.0)
+def test_each_display_renders_its_own_kind_and_fonts(monkeypatch):
+    _, lcd_values = meter_data.render_crops(30, seed=5, display="lcd")
     assert np.array_equal(lcd_values, np.floor(lcd_values))  # LCD digits are whole values
     def no_dseg():
-        raise AssertionError("LCD fonts looked up for a wheels-only render")
+        raise AssertionError("LCD fonts looked up for a wheels render")
     monkeypatch.setattr(meter_data, "lcd_fonts", no_dseg)
-    wheels, _ = meter_data.render_crops(30, seed=5, lcd_share=0.0)
-    assert wheels.shape == (30, 32, 20, 1)
+    wheels, values = meter_data.render_crops(30, seed=5, display="wheels")
+    assert wheels.shape == (30, 32, 20, 1) and (values != np.floor(values)).any()
+    with pytest.raises(ValueError, match="display 'both'"):
+        meter_data.render_crops(3, seed=5, display="both")
 
 
 def test_drum_shows_the_next_digit_rolling_in_from_below():
@@ -144,7 +155,7 @@ def test_photo_training_crops_get_region_context_and_validation_does_not(meter_t
     marked = []
     monkeypatch.setattr(meter_data, "region_context",
                         lambda x, groups, rng: marked.append((len(x), len(groups))) or np.zeros_like(x))
-    data = meter_data.load_photos(meter_tree, [], 0.2, seed=0)
+    data = meter_data.load_photos(meter_tree, [], [], 0.2, seed=0)
     assert marked == [(len(data.v_train), len(data.v_train))] and not data.x_train.any()
     assert data.x_val.any() and data.x_test.any()
 
@@ -169,7 +180,7 @@ def test_printed_lines_sit_a_gap_away_from_the_digit_and_leave_it_whole():
     assert blank.max() == 1.0  # a blank or one-column canvas still gets its line, no IndexError
 
 
-def test_validation_split_and_lcd_share_take_shares_from_zero():
+def test_validation_split_takes_zero_and_display_picks_the_kind():
     import argparse
 
     from trainer import meter_train
@@ -179,6 +190,6 @@ def test_validation_split_and_lcd_share_take_shares_from_zero():
     assert parser.parse_args(["--validation-split", "0"]).validation_split == 0
     with pytest.raises(SystemExit):
         parser.parse_args(["--validation-split", "1"])
-    assert parser.parse_args(["--lcd-share", "0"]).lcd_share == 0 and parser.parse_args(["--lcd-share", "1"]).lcd_share == 1
+    assert parser.parse_args([]).display == "wheels" and parser.parse_args(["--display", "lcd"]).display == "lcd"
     with pytest.raises(SystemExit):
-        parser.parse_args(["--lcd-share", "1.5"])
+        parser.parse_args(["--display", "mixed"])

@@ -151,7 +151,7 @@ def test_read_digits_with_a_layout_and_a_meter_bundle(meter_bundle, tmp_path, ca
     """Rendered wheel crops on a face, read through the command line: the values are the model's own
     readings of the regions, the text their rolling-wheel number; a lost mark is a JSON error line."""
     _, model_dir = meter_bundle
-    x, _ = render_crops(5, seed=11)
+    x, _ = render_crops(5, seed=11, display="wheels")
     frame, document = meter_face(list(x[..., 0]), seed=3)
     layout = write_layout(tmp_path, {**document, "decimals": 2}, frame)
     cv2.imwrite(str(tmp_path / "a_frame.png"), cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
@@ -188,7 +188,7 @@ def test_read_digits_layout_refuses_search_options_and_digit_bundles(meter_bundl
 
 def test_meter_bench_times_a_frame_in_two_halves(meter_bundle, tmp_path, capsys):
     _, model_dir = meter_bundle
-    x, _ = render_crops(8, seed=4)
+    x, _ = render_crops(8, seed=4, display="wheels")
     frame, document = meter_face(list(x[..., 0]))
     layout = write_layout(tmp_path, document, frame)
     out = tmp_path / "speed.json"
