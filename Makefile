@@ -133,8 +133,8 @@ bench-camera: models/digits-mixed/manifest.json $(foreach kind,$(SCENE_KINDS),bu
 #   METER_LCD_ARGS="--data ../shared/data/meter_digits"
 # (the LCD model learns real cameras from the wheel photos too), then for the meter figures
 # $(PY) -m edge.seeing.meter_bench models/meter --data ../shared/data/meter_digits/dev --exclude 'lcd*'
-# and $(PY) -m edge.seeing.meter_bench models/meter-lcd --data ../shared/data/meter_digits/dev --include 'lcd*'. A whole meter from a camera:
-# $(TINYSENSE) read-digits --model models/meter --layout meter.json --camera 0
+# and $(PY) -m edge.seeing.meter_bench models/meter-lcd --data ../shared/data/meter_digits/dev --include 'lcd*'.
+# A whole meter from a camera: $(TINYSENSE) read-digits --model models/meter --layout meter.json --camera 0
 # (one box per digit, optional alignment marks: edge/seeing/meter_reader.py); its speed on one core:
 # $(PY) -m edge.seeing.meter_bench models/meter --layout meter.json --frame frame.jpg
 METER_ARGS ?=
