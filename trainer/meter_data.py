@@ -13,8 +13,9 @@ a meter camera sees them, with the housing's frame at the edges, glare and shado
 blur, sensor noise and JPEG: number wheels with the previous and next digits partly visible and
 bent by the drum's curvature, light and dark (and red, i.e. mid-grey) drums; or seven-segment LCD
 digits (DSEG faces) with the faint unlit segments real LCDs show and, on half of them, the printed
-lines a display has above and below its digits. Wheels are drawn in every installed face that renders digits, DSEG's segment faces
-aside (`wheel_fonts`: about 140 with the fonts `make setup` installs).
+lines a display has above and below its digits. Wheels are drawn in every installed face that
+renders digits, DSEG's segment faces aside (`wheel_fonts`: about 140 with the fonts `make setup`
+installs).
 """
 from __future__ import annotations
 
@@ -117,8 +118,8 @@ def load_photos(data: str | Path, include: list[str], exclude: list[str], valida
         kept, held, test_groups = split_paths(paths, root, 0.2, seed)
         paths, test_paths = [paths[i] for i in kept], [paths[i] for i in held]
     train_idx, val_idx, val_groups = split_paths(paths, train_root, validation_share, seed + 1)
-    x, v = meter.load_folder(train_root, paths, include, exclude)
-    x_test, v_test = meter.load_folder(root / "dev" if train_root != root else root, test_paths, include, exclude)
+    x, v = meter.load_folder(train_root, paths)
+    x_test, v_test = meter.load_folder(root / "dev" if train_root != root else root, test_paths)
     log.info("meter photos: %d train, %d validation (%s), %d held out (%s)", len(train_idx), len(val_idx),
              ", ".join(val_groups) or ("random" if val_idx else "none"), len(v_test), ", ".join(test_groups) or "random")
     groups = [group_of(path, train_root) for path in paths]

@@ -153,16 +153,16 @@ def find_crops(root: str | Path, include=(), exclude=()) -> tuple[list[Path], np
 def load_folder(root: str | Path, paths: list[Path] | None = None, include=(), exclude=()) -> tuple[np.ndarray, np.ndarray]:
     """Model inputs (uint8 (N, HEIGHT, WIDTH, 1)) and values of the crops under `root`.
 
-    `paths` restricts loading to those files, `include` / `exclude` to crops matching glob
-    patterns (see `find_crops`); an unreadable image is an InputError naming it.
+    `paths`: exactly these crops (as `find_crops` found them), in this order, without searching
+    `root` again; otherwise the crops `find_crops(root, include, exclude)` finds. An unreadable
+    image is an InputError naming it.
     """
-    found, values = find_crops(root, include, exclude)
-    if paths is not None:
-        keep = {Path(p) for p in paths}
-        chosen = [i for i, p in enumerate(found) if p in keep]
-        found, values = [found[i] for i in chosen], values[chosen]
-    x = np.empty((len(found), HEIGHT, WIDTH, 1), np.uint8)
-    for i, path in enumerate(found):
+    if paths is None:
+        paths, values = find_crops(root, include, exclude)
+    else:
+        values = np.asarray([value_from_name(path) for path in paths], dtype=np.float64)
+    x = np.empty((len(paths), HEIGHT, WIDTH, 1), np.uint8)
+    for i, path in enumerate(paths):
         x[i] = load_crop(path)
     return x, values
 
