@@ -76,6 +76,9 @@ def fit(build_model: Callable[[], object], train: tuple[np.ndarray, np.ndarray],
     """Train with categorical cross-entropy; returns (model with the best validation accuracy's
     weights, history dict).
 
+    `train` is (x, y) with y label indices (N,) or soft targets (N, num_classes), e.g. a
+    distillation teacher's (trainer.kws_distill); `validation`'s y are label indices.
+
     `augment`, if given, is a Keras layer (or callable on a batch) applied to training batches only.
     An empty `validation` (0 examples) trains on `train` alone and keeps the last epoch's weights
     (their moving average with `config.ema_momentum`).
@@ -100,7 +103,8 @@ def fit(build_model: Callable[[], object], train: tuple[np.ndarray, np.ndarray],
                       loss="categorical_crossentropy", metrics=["accuracy"])
 
     def dataset(x, y, training: bool):
-        data = tf.data.Dataset.from_tensor_slices((x.astype(np.float32), keras.utils.to_categorical(y, num_classes)))
+        targets = y.astype(np.float32) if y.ndim == 2 else keras.utils.to_categorical(y, num_classes)
+        data = tf.data.Dataset.from_tensor_slices((x.astype(np.float32), targets))
         if training:
             data = data.shuffle(min(len(x), 20000), seed=config.seed, reshuffle_each_iteration=True)
         data = data.batch(config.batch_size)

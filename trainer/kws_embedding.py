@@ -56,6 +56,11 @@ def embedding_cache_dir(cache: Path | None) -> Path:
     return Path(cache) / "embedding" if cache is not None else default_cache_dir().parent / "embedding"
 
 
+def feature_models_sha() -> str:
+    """One sha256 over the packaged mel and embedding models: part of every embedding cache key."""
+    return hashlib.sha256("".join(sha256_file(p) for p in emb.packaged_model_paths().values()).encode()).hexdigest()
+
+
 def cached_views(clips: np.ndarray, features: emb.SpeechEmbedding, model_sha: str, cache_dir: Path,
                  shift: int = SHIFT) -> np.ndarray:
     """`clips_embeddings(clips, FRAMES, shift)` (N, 2 * shift + 1, FRAMES, 96), from the cache when
@@ -230,7 +235,7 @@ def train(args, words: tuple[str, ...], labels: list[str], cv, started: float) -
         if arch != "embedding":
             raise InputError(f"{args.init_from}: a {arch} model; --arch embedding fine-tunes only an embedding head")
     features = emb.SpeechEmbedding.from_package()
-    model_sha = hashlib.sha256("".join(sha256_file(p) for p in emb.packaged_model_paths().values()).encode()).hexdigest()
+    model_sha = feature_models_sha()
     parts, data = load_data(argparse.Namespace(**{**vars(args), "real_copies": 0}), words, cv)
     if args.real_copies:
         if not any((roles == "train").any() for _, roles in parts[-1:]):

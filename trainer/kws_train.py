@@ -84,6 +84,11 @@ def add_arguments(parser) -> None:
                              "a synthetic-only model this fine-tunes it to your voice (trainer/kws_enrol.py)")
     parser.add_argument("--enrol-copies", type=non_negative_int, default=None, metavar="N",
                         help="augmented copies of each --enrol clip (default: 20)")
+    parser.add_argument("--teacher", type=Path, default=None, metavar="MODEL_DIR",
+                        help="distil from a trained --arch embedding folder: every training clip's target mixes "
+                             "its label with the teacher's posteriors (trainer/kws_distill.py; microfrontend models)")
+    parser.add_argument("--distill-weight", type=positive_float, default=0.5, metavar="W",
+                        help="with --teacher: the teacher's share of each target, 0 < W <= 1 (default: 0.5)")
     parser.add_argument("--epochs", type=positive_int, default=None, help="epochs (default: 20; tiny 15)")
     parser.add_argument("--batch-size", type=positive_int, default=128, help="clips per training step (default: 128)")
     parser.add_argument("--learning-rate", type=positive_float, default=3e-3, help="Adam learning rate (default: 0.003)")
@@ -192,11 +197,14 @@ def kws_meta(name: str, labels: list[str], frontend, training: dict, data: dict)
     }
 
 
-def split_roles(roles: dict[str, tuple[np.ndarray, np.ndarray]], args, num_labels: int):
+def split_roles(roles: dict[str, tuple[np.ndarray, np.ndarray]], args, num_labels: int,
+                train_targets: np.ndarray | None = None):
     """(train, validation, held-out) (x, y) pairs from the clips by role, for any feature kind.
 
     Without real speech the synthetic validation speakers are the held-out set too; without a
     validation set the held-out set validates; --balance caps each class at the median count.
+    `train_targets` (one row per training clip, e.g. a teacher's posteriors) are kept in step with
+    the training clips and returned as a fourth item.
     """
     from edge.core.errors import InputError
     from trainer.outputs import balanced_indices
@@ -211,7 +219,9 @@ def split_roles(roles: dict[str, tuple[np.ndarray, np.ndarray]], args, num_label
     if args.balance:
         keep = balanced_indices(y_train, int(np.median(np.bincount(y_train, minlength=num_labels))), args.seed)
         x_train, y_train = x_train[keep], y_train[keep]
-    return (x_train, y_train), (x_val, y_val), (x_held, y_held)
+        train_targets = None if train_targets is None else train_targets[keep]
+    split = (x_train, y_train), (x_val, y_val), (x_held, y_held)
+    return split if train_targets is None else (*split, train_targets)
 
 
 def check_init_from(model_dir: Path, labels: list[str], warm_frontend: bool) -> dict:
@@ -239,6 +249,7 @@ def run(args) -> int:
     from edge.hearing.frontend import RUNTIME_PARAMS
     from trainer.fit import FitConfig, fit
     from trainer.kws_corpus import parse_words
+    from trainer.kws_distill import check_teacher, soft_targets, teacher_posteriors, teacher_record
     from trainer.kws_models import count_macs, spec_augment
     from trainer.outputs import check_out_dir, save_training_outputs
 
@@ -257,6 +268,12 @@ def run(args) -> int:
         args.data = download_speech_commands()
     if args.data is not None and not args.data.is_dir():
         raise InputError(f"{args.data}: no such data folder")
+    if args.teacher is not None and args.arch == "embedding":
+        raise InputError("--teacher distils into the microfrontend models, not --arch embedding")
+    if not 0 < args.distill_weight <= 1:
+        raise InputError(f"--distill-weight {args.distill_weight}: must be in (0, 1]")
+    if args.teacher is not None:
+        check_teacher(args.teacher, labels)
     if args.arch == "embedding":
         from trainer.kws_embedding import train as train_embedding
 
@@ -266,8 +283,15 @@ def run(args) -> int:
     shape = (*RUNTIME_PARAMS.feature_shape, 1)
     parts, data = load_data(args, words, cv)
     frontend = dataclasses.replace(RUNTIME_PARAMS, clip_warmup=args.warm_frontend)
-    (x_train, y_train), (x_val, y_val), (x_held, y_held) = split_roles(features_by_role(parts, labels, frontend), args,
-                                                                       len(labels))
+    roles = features_by_role(parts, labels, frontend)
+    if args.teacher is None:
+        (x_train, y_train), (x_val, y_val), (x_held, y_held) = split_roles(roles, args, len(labels))
+        targets = y_train
+    else:
+        teacher = teacher_posteriors(args.teacher, parts, "train", args.cache)
+        (x_train, y_train), (x_val, y_val), (x_held, y_held), teacher = split_roles(roles, args, len(labels), teacher)
+        targets = soft_targets(y_train, teacher, args.distill_weight)
+        log.info("kws: the teacher agrees with %.1f %% of the training labels", 100 * float(np.mean(teacher.argmax(1) == y_train)))
     source = "real speech held-out speakers" if args.data is not None else "synthetic speech, validation speakers"
     log.info("kws: %d train, %d validation, %d held-out clips (%s); features %.0f s", len(y_train), len(y_val),
              len(y_held), source, time.perf_counter() - started)
@@ -280,12 +304,13 @@ def run(args) -> int:
 
     config = FitConfig(epochs=args.epochs or DEFAULT_EPOCHS[arch], batch_size=args.batch_size,
                        optimizer="adam", learning_rate=args.learning_rate, seed=args.seed, schedule=args.schedule)
-    model, history = fit(build, (x_train, y_train), (x_val, y_val),
+    model, history = fit(build, (x_train, targets), (x_val, y_val),
                          len(labels), args.out, config, augment=None if args.no_spec_augment else spec_augment())
     meta = kws_meta(
         args.out.name, labels, frontend,
         {"arch": arch, "init_from": str(args.init_from) if args.init_from else None, "words": list(words),
          "spec_augment": not args.no_spec_augment, "balance": args.balance, **asdict(config),
+         "teacher": teacher_record(args.teacher, args.distill_weight) if args.teacher else None,
          "params": int(model.count_params()), "macs": count_macs(model), "history": history,
          "seconds": round(time.perf_counter() - started, 1)},
         {"source": source, "train": int(len(y_train)), "validation": int(len(y_val)), "heldout": int(len(y_held)), **data})

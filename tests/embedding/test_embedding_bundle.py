@@ -171,3 +171,35 @@ def test_runs_of_non_keyword_words_are_trained_as_unknown(bundle_dir):
     assert 3000 <= start <= 4000 and 12000 <= end <= 13000  # the burst is at 4000-12000
     loud = np.abs(runs.astype(np.float64)).reshape(3, -1, 1600).max(axis=2) > 2000
     assert (loud.sum(axis=1) >= 8).all()  # several words' worth of speech in each run
+
+
+def test_a_microfrontend_model_distils_from_the_embedding_head(bundle_dir, tmp_path):
+    """--teacher: the student trains on label/teacher mixtures; the teacher is named by its weights' sha256."""
+    from trainer.kws_distill import soft_targets
+
+    out = tmp_path / "student"
+    assert main(["train", "kws", "--arch", "tiny", "--words", "yes", "no", "--data", str(bundle_dir.parent / "data"),
+                 "--no-synthetic", "--cv-folds", "2", "--epochs", "1", "--batch-size", "8",
+                 "--cache", str(bundle_dir.parent / "cache"), "--teacher", str(bundle_dir), "--distill-weight", "0.3",
+                 "--out", str(out)]) == 0
+    teacher = json.loads((out / "train_meta.json").read_text())["training"]["teacher"]
+    assert teacher == {"path": str(bundle_dir), "keras_sha256": sha256_file(bundle_dir / "keras" / "model.keras"),
+                       "weight": 0.3}
+    posteriors = np.array([[0.1, 0.2, 0.6, 0.1], [0.7, 0.1, 0.1, 0.1]], np.float32)
+    mixed = soft_targets(np.array([3, 0]), posteriors, 0.3)
+    assert np.allclose(mixed.sum(axis=1), 1.0)
+    assert np.allclose(mixed[0], [0.03, 0.06, 0.18, 0.73]) and np.allclose(mixed[1], [0.91, 0.03, 0.03, 0.03])
+
+
+def test_a_teacher_that_is_not_an_embedding_head_with_the_same_labels_is_refused(bundle_dir, tmp_path, capsys):
+    data = str(bundle_dir.parent / "data")
+    base = ["train", "kws", "--data", data, "--no-synthetic", "--out", str(tmp_path / "m")]
+    for flags, message in (
+            (["--words", "yes", "--teacher", str(bundle_dir)], "differ from this run's"),
+            (["--words", "yes", "no", "--teacher", str(tmp_path)], "--teacher needs a trained `--arch embedding` folder"),
+            (["--words", "yes", "no", "--arch", "embedding", "--teacher", str(bundle_dir)], "not --arch embedding"),
+            (["--words", "yes", "no", "--teacher", str(bundle_dir), "--distill-weight", "1.5"], "must be in (0, 1]")):
+        assert main([*base, *flags]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "m").exists()
