@@ -21,13 +21,25 @@ import numpy as np
 
 from edge.core.errors import InputError
 from edge.core.fileio import read_json, sha256_file
+from edge.hearing.embedding import EMBEDDING_DIM
 
 log = logging.getLogger(__name__)
 
 
-def check_teacher(teacher_dir: Path, labels: list[str]) -> dict:
-    """The teacher's train_meta.json; InputError unless it is an embedding head with these labels."""
+#: The teacher's share of each target unless --distill-weight says otherwise.
+DEFAULT_WEIGHT = 0.5
+
+
+def check_teacher(teacher_dir: Path, labels: list[str], out_dir: Path):
+    """The teacher's head (a Keras model, input (FRAMES, 96, 1)); InputError unless it is a readable
+    embedding head with these labels, in another folder than the student's `out_dir`."""
+    import keras
+
+    from trainer.kws_embedding import FRAMES
+
     meta_path, keras_path = Path(teacher_dir) / "train_meta.json", Path(teacher_dir) / "keras" / "model.keras"
+    if Path(teacher_dir).resolve() == Path(out_dir).resolve():
+        raise InputError(f"{teacher_dir}: --out is the teacher's folder; the student would overwrite its teacher")
     if not meta_path.is_file() or not keras_path.is_file():
         raise InputError(f"{teacher_dir}: --teacher needs a trained `--arch embedding` folder "
                          f"({meta_path.name} and {keras_path})")
@@ -37,7 +49,14 @@ def check_teacher(teacher_dir: Path, labels: list[str]) -> dict:
                          f"train one with: tinysense train kws --arch embedding")
     if meta.get("labels") != labels:
         raise InputError(f"{meta_path}: labels {meta.get('labels')} differ from this run's {labels}; use the same --words")
-    return meta
+    try:
+        head = keras.saving.load_model(keras_path)
+    except Exception as exc:  # Keras reports a damaged file in many ways (ValueError, OSError, zipfile errors)
+        raise InputError(f"{keras_path}: unreadable Keras model ({type(exc).__name__}); train the teacher again") from None
+    if tuple(head.input_shape[1:]) != (FRAMES, EMBEDDING_DIM, 1) or head.output_shape[-1] != len(labels):
+        raise InputError(f"{keras_path}: takes {head.input_shape[1:]} and gives {head.output_shape[-1]} scores, "
+                         f"not an embedding head's ({FRAMES}, {EMBEDDING_DIM}, 1) and {len(labels)}")
+    return head
 
 
 def soft_targets(hard: np.ndarray, teacher: np.ndarray, weight: float) -> np.ndarray:
@@ -51,17 +70,14 @@ def soft_targets(hard: np.ndarray, teacher: np.ndarray, weight: float) -> np.nda
     return (1.0 - weight) * one_hot + weight * teacher.astype(np.float32)
 
 
-def teacher_posteriors(teacher_dir: Path, parts, role: str, cache: Path | None) -> np.ndarray:
-    """(N, classes) the teacher's posteriors on the centred view of every clip of `role` in `parts`,
-    in the order `trainer.kws_train.features_by_role` stacks them."""
-    import keras
-
+def teacher_posteriors(head, parts, role: str, cache: Path | None) -> np.ndarray:
+    """(N, classes) the teacher `head`'s posteriors on the centred view of every clip of `role` in
+    `parts`, in the order `trainer.kws_train.features_by_role` stacks them."""
     from edge.hearing import embedding as emb
     from trainer.kws_embedding import SHIFT, cached_views, embedding_cache_dir, feature_models_sha
 
     features = emb.SpeechEmbedding.from_package()
     model_sha = feature_models_sha()
-    head = keras.saving.load_model(Path(teacher_dir) / "keras" / "model.keras")
     out = []
     for corpus, roles in parts:
         chosen = roles == role
@@ -69,7 +85,7 @@ def teacher_posteriors(teacher_dir: Path, parts, role: str, cache: Path | None) 
             views = cached_views(corpus.clips, features, model_sha, embedding_cache_dir(cache))
             out.append(head.predict(views[chosen][:, SHIFT, ..., np.newaxis], batch_size=512, verbose=0))
     posteriors = np.concatenate(out) if out else np.zeros((0, head.output_shape[-1]), np.float32)
-    log.info("teacher %s: posteriors on %d %s clips", teacher_dir, len(posteriors), role)
+    log.info("teacher: posteriors on %d %s clips", len(posteriors), role)
     return posteriors
 
 

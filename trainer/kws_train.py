@@ -87,7 +87,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--teacher", type=Path, default=None, metavar="MODEL_DIR",
                         help="distil from a trained --arch embedding folder: every training clip's target mixes "
                              "its label with the teacher's posteriors (trainer/kws_distill.py; microfrontend models)")
-    parser.add_argument("--distill-weight", type=positive_float, default=0.5, metavar="W",
+    parser.add_argument("--distill-weight", type=positive_float, default=None, metavar="W",
                         help="with --teacher: the teacher's share of each target, 0 < W <= 1 (default: 0.5)")
     parser.add_argument("--epochs", type=positive_int, default=None, help="epochs (default: 20; tiny 15)")
     parser.add_argument("--batch-size", type=positive_int, default=128, help="clips per training step (default: 128)")
@@ -249,7 +249,7 @@ def run(args) -> int:
     from edge.hearing.frontend import RUNTIME_PARAMS
     from trainer.fit import FitConfig, fit
     from trainer.kws_corpus import parse_words
-    from trainer.kws_distill import check_teacher, soft_targets, teacher_posteriors, teacher_record
+    from trainer.kws_distill import DEFAULT_WEIGHT, check_teacher, soft_targets, teacher_posteriors, teacher_record
     from trainer.kws_models import count_macs, spec_augment
     from trainer.outputs import check_out_dir, save_training_outputs
 
@@ -270,10 +270,10 @@ def run(args) -> int:
         raise InputError(f"{args.data}: no such data folder")
     if args.teacher is not None and args.arch == "embedding":
         raise InputError("--teacher distils into the microfrontend models, not --arch embedding")
-    if not 0 < args.distill_weight <= 1:
-        raise InputError(f"--distill-weight {args.distill_weight}: must be in (0, 1]")
-    if args.teacher is not None:
-        check_teacher(args.teacher, labels)
+    if args.distill_weight is not None and (args.teacher is None or not 0 < args.distill_weight <= 1):
+        raise InputError(f"--distill-weight {args.distill_weight}: must be in (0, 1], with --teacher")
+    weight = DEFAULT_WEIGHT if args.distill_weight is None else args.distill_weight
+    teacher = check_teacher(args.teacher, labels, args.out) if args.teacher is not None else None
     if args.arch == "embedding":
         from trainer.kws_embedding import train as train_embedding
 
@@ -288,10 +288,12 @@ def run(args) -> int:
         (x_train, y_train), (x_val, y_val), (x_held, y_held) = split_roles(roles, args, len(labels))
         targets = y_train
     else:
-        teacher = teacher_posteriors(args.teacher, parts, "train", args.cache)
-        (x_train, y_train), (x_val, y_val), (x_held, y_held), teacher = split_roles(roles, args, len(labels), teacher)
-        targets = soft_targets(y_train, teacher, args.distill_weight)
-        log.info("kws: the teacher agrees with %.1f %% of the training labels", 100 * float(np.mean(teacher.argmax(1) == y_train)))
+        posteriors = teacher_posteriors(teacher, parts, "train", args.cache)
+        (x_train, y_train), (x_val, y_val), (x_held, y_held), posteriors = split_roles(roles, args, len(labels),
+                                                                                      posteriors)
+        targets = soft_targets(y_train, posteriors, weight)
+        log.info("kws: the teacher agrees with %.1f %% of the training labels",
+                 100 * float(np.mean(posteriors.argmax(1) == y_train)))
     source = "real speech held-out speakers" if args.data is not None else "synthetic speech, validation speakers"
     log.info("kws: %d train, %d validation, %d held-out clips (%s); features %.0f s", len(y_train), len(y_val),
              len(y_held), source, time.perf_counter() - started)
@@ -310,7 +312,7 @@ def run(args) -> int:
         args.out.name, labels, frontend,
         {"arch": arch, "init_from": str(args.init_from) if args.init_from else None, "words": list(words),
          "spec_augment": not args.no_spec_augment, "balance": args.balance, **asdict(config),
-         "teacher": teacher_record(args.teacher, args.distill_weight) if args.teacher else None,
+         "teacher": teacher_record(args.teacher, weight) if args.teacher else None,
          "params": int(model.count_params()), "macs": count_macs(model), "history": history,
          "seconds": round(time.perf_counter() - started, 1)},
         {"source": source, "train": int(len(y_train)), "validation": int(len(y_val)), "heldout": int(len(y_held)), **data})

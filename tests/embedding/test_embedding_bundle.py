@@ -193,13 +193,21 @@ def test_a_microfrontend_model_distils_from_the_embedding_head(bundle_dir, tmp_p
 
 def test_a_teacher_that_is_not_an_embedding_head_with_the_same_labels_is_refused(bundle_dir, tmp_path, capsys):
     data = str(bundle_dir.parent / "data")
+    damaged = tmp_path / "damaged"
+    (damaged / "keras").mkdir(parents=True)
+    (damaged / "train_meta.json").write_bytes((bundle_dir / "train_meta.json").read_bytes())
+    (damaged / "keras" / "model.keras").write_bytes((bundle_dir / "keras" / "model.keras").read_bytes()[:2000])
+    teacher_weights = sha256_file(bundle_dir / "keras" / "model.keras")
     base = ["train", "kws", "--data", data, "--no-synthetic", "--out", str(tmp_path / "m")]
     for flags, message in (
             (["--words", "yes", "--teacher", str(bundle_dir)], "differ from this run's"),
             (["--words", "yes", "no", "--teacher", str(tmp_path)], "--teacher needs a trained `--arch embedding` folder"),
             (["--words", "yes", "no", "--arch", "embedding", "--teacher", str(bundle_dir)], "not --arch embedding"),
-            (["--words", "yes", "no", "--teacher", str(bundle_dir), "--distill-weight", "1.5"], "must be in (0, 1]")):
+            (["--words", "yes", "no", "--teacher", str(bundle_dir), "--distill-weight", "1.5"], "must be in (0, 1]"),
+            (["--words", "yes", "no", "--distill-weight", "0.5"], "must be in (0, 1], with --teacher"),
+            (["--words", "yes", "no", "--teacher", str(damaged)], "keras/model.keras: unreadable Keras model"),
+            (["--words", "yes", "no", "--teacher", str(bundle_dir), "--out", str(bundle_dir)], "the teacher's folder")):
         assert main([*base, *flags]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err
-    assert not (tmp_path / "m").exists()
+    assert not (tmp_path / "m").exists() and sha256_file(bundle_dir / "keras" / "model.keras") == teacher_weights
