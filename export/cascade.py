@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"reset) or manifest (stage 1's own) (default: {defaults.propose_frontend})")
     parser.add_argument("--propose-variant", default=None,
                         help="stage 1's variant, e.g. float32 (XNNPACK, faster than int8 on x86) (default: listen's --variant)")
+    parser.add_argument("--propose-stride-ms", type=int, default=defaults.propose_stride_ms,
+                        help="stage 1's inference stride in ms, a multiple of 10; 0: stage 1's own "
+                             f"(default: {defaults.propose_stride_ms})")
     parser.add_argument("--delay-ms", type=int, default=defaults.delay_ms,
                         help=f"audio after a candidate that stage 2 waits for (default: {defaults.delay_ms})")
     parser.add_argument("--refractory-ms", type=int, default=defaults.refractory_ms,
@@ -90,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         params = CascadeParams(propose_threshold=args.propose_threshold, threshold=args.threshold,
                                propose_frontend=None if args.propose_frontend == "manifest" else args.propose_frontend,
                                propose_variant=args.propose_variant, delay_ms=args.delay_ms,
+                               propose_stride_ms=args.propose_stride_ms or None,
                                refractory_ms=args.refractory_ms).checked()
     except ValueError as exc:
         raise InputError(str(exc)) from None

@@ -154,3 +154,21 @@ def test_install_service_checks_every_file_of_both_stages(cascade_bundle):
     assert {"manifest.json", "propose/manifest.json", "propose/model_int8.tflite", "confirm/manifest.json",
             "confirm/model_int8.tflite", "confirm/embedding_model.tflite", "confirm/melspectrogram.tflite"} <= names
     assert all(path.is_file() for path in files)
+
+
+def test_stage_one_runs_at_the_cascades_stride_unless_listen_sets_one(cascade_bundle, tmp_path, capsys):
+    own = load_cascade(cascade_bundle).propose.manifest["detection"]["inference_stride_ms"]
+    assert json.loads((cascade_bundle / "manifest.json").read_text())["cascade"]["propose_stride_ms"] == 200
+    with CascadeSpotter.from_bundle(cascade_bundle) as spotter:
+        assert spotter.stage1.detection.stride_ms == 200
+    with CascadeSpotter.from_bundle(cascade_bundle, stride_ms=100) as spotter:
+        assert spotter.stage1.detection.stride_ms == 100
+    args = ["cascade", "--propose", str(cascade_bundle / "propose"), "--confirm", str(cascade_bundle / "confirm")]
+    assert main([*args, "--out", str(tmp_path / "own"), "--propose-stride-ms", "0"]) == 0
+    with CascadeSpotter.from_bundle(tmp_path / "own") as spotter:
+        assert spotter.stage1.detection.stride_ms == own
+    capsys.readouterr()
+    assert main([*args, "--out", str(tmp_path / "bad"), "--propose-stride-ms", "25"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["tinysense cascade: error: propose_stride_ms=25 must be a positive multiple of 10"]
+    assert not (tmp_path / "bad").exists()
