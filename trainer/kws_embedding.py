@@ -243,7 +243,7 @@ def train(args, words: tuple[str, ...], labels: list[str], cv, started: float) -
         parts += real_copies_part(args, words, cv)
         data["real"]["augmented_copies"] = args.real_copies
     roles = embedding_by_role(parts, labels, features, model_sha, embedding_cache_dir(args.cache), args.seed)
-    (x_train, y_train), (x_val, y_val), (x_held, y_held) = split_roles(roles, args, len(labels))
+    (x_train, y_train), (x_val, y_val), (x_held, y_held), _ = split_roles(roles, args, len(labels))
     negatives = speech_negatives(parts, args.speech_negatives, features, model_sha, embedding_cache_dir(args.cache),
                                  args.seed)
     x_train = np.concatenate([x_train, negatives])

@@ -203,8 +203,8 @@ def split_roles(roles: dict[str, tuple[np.ndarray, np.ndarray]], args, num_label
 
     Without real speech the synthetic validation speakers are the held-out set too; without a
     validation set the held-out set validates; --balance caps each class at the median count.
-    `train_targets` (one row per training clip, e.g. a teacher's posteriors) are kept in step with
-    the training clips and returned as a fourth item.
+    `train_targets` (one row per training clip, e.g. a teacher's posteriors, or None) are kept in
+    step with the training clips and returned as the fourth item.
     """
     from edge.core.errors import InputError
     from trainer.outputs import balanced_indices
@@ -220,8 +220,7 @@ def split_roles(roles: dict[str, tuple[np.ndarray, np.ndarray]], args, num_label
         keep = balanced_indices(y_train, int(np.median(np.bincount(y_train, minlength=num_labels))), args.seed)
         x_train, y_train = x_train[keep], y_train[keep]
         train_targets = None if train_targets is None else train_targets[keep]
-    split = (x_train, y_train), (x_val, y_val), (x_held, y_held)
-    return split if train_targets is None else (*split, train_targets)
+    return (x_train, y_train), (x_val, y_val), (x_held, y_held), train_targets
 
 
 def check_init_from(model_dir: Path, labels: list[str], warm_frontend: bool) -> dict:
@@ -283,15 +282,11 @@ def run(args) -> int:
     shape = (*RUNTIME_PARAMS.feature_shape, 1)
     parts, data = load_data(args, words, cv)
     frontend = dataclasses.replace(RUNTIME_PARAMS, clip_warmup=args.warm_frontend)
-    roles = features_by_role(parts, labels, frontend)
-    if args.teacher is None:
-        (x_train, y_train), (x_val, y_val), (x_held, y_held) = split_roles(roles, args, len(labels))
-        targets = y_train
-    else:
-        posteriors = teacher_posteriors(teacher, parts, "train", args.cache)
-        (x_train, y_train), (x_val, y_val), (x_held, y_held), posteriors = split_roles(roles, args, len(labels),
-                                                                                      posteriors)
-        targets = soft_targets(y_train, posteriors, weight)
+    posteriors = None if teacher is None else teacher_posteriors(teacher, parts, "train", args.cache)
+    (x_train, y_train), (x_val, y_val), (x_held, y_held), posteriors = split_roles(
+        features_by_role(parts, labels, frontend), args, len(labels), posteriors)
+    targets = y_train if posteriors is None else soft_targets(y_train, posteriors, weight)
+    if posteriors is not None:
         log.info("kws: the teacher agrees with %.1f %% of the training labels",
                  100 * float(np.mean(posteriors.argmax(1) == y_train)))
     source = "real speech held-out speakers" if args.data is not None else "synthetic speech, validation speakers"
