@@ -1,16 +1,18 @@
-"""`train kws --teacher DIR`: knowledge distillation from a speech-embedding head into a small model.
+"""`train kws --teacher DIR|mltk`: knowledge distillation into a small model from a teacher that
+learned real speech.
 
-The teacher is a trained `--arch embedding` folder: its head sits on Google's speech embedding,
-which learned from a great deal of real speech, so its posteriors on a synthetic clip say which
-real words the clip sounds like. The student (ds-cnn family, microfrontend features) trains on
+Two teachers: a trained `--arch embedding` folder (its head sits on Google's speech embedding,
+which learned from a great deal of real speech), or `mltk`, Silicon Labs' keyword spotter trained
+on the 85,000 real clips of the Speech Commands training split (trainer.kws_mltk_teacher). Either
+one's posteriors on a synthetic clip say which real words the clip sounds like. The student (ds-cnn family, microfrontend features) trains on
 `(1 - weight) * one-hot label + weight * teacher posteriors` for every training clip (synthetic,
 real, augmented copies, enrolled), the soft-target loss of Hinton, Vinyals and Dean (2015,
 "Distilling the Knowledge in a Neural Network") at temperature 1, where cross-entropy against the
 mixed targets equals the weighted sum of the hard and soft losses. The teacher runs in training
 only: nothing of it goes into the student's bundle.
 
-The teacher's embeddings come from the same per-clip-set cache as `--arch embedding` training
-(trainer.kws_embedding), so a corpus the teacher was trained on is not embedded again.
+An embedding teacher's embeddings come from the same per-clip-set cache as `--arch embedding`
+training (trainer.kws_embedding), so a corpus the teacher was trained on is not embedded again.
 """
 from __future__ import annotations
 
@@ -30,9 +32,19 @@ log = logging.getLogger(__name__)
 DEFAULT_WEIGHT = 0.5
 
 
+def load_teacher(spec: Path, labels: list[str], out_dir: Path):
+    """The teacher `--teacher` names: `mltk` (trainer.kws_mltk_teacher.MltkTeacher) or a trained
+    embedding folder (EmbeddingTeacher). Either has `posteriors(parts, role, cache)` and `record()`."""
+    from trainer import kws_mltk_teacher
+
+    if str(spec) == kws_mltk_teacher.NAME:
+        return kws_mltk_teacher.MltkTeacher(labels)
+    return EmbeddingTeacher(check_teacher(spec, labels, out_dir), spec)
+
+
 def check_teacher(teacher_dir: Path, labels: list[str], out_dir: Path):
-    """The teacher's head (a Keras model, input (FRAMES, 96, 1)); InputError unless it is a readable
-    embedding head with these labels, in another folder than the student's `out_dir`."""
+    """An embedding teacher's head (a Keras model, input (FRAMES, 96, 1)); InputError unless it is a
+    readable embedding head with these labels, in another folder than the student's `out_dir`."""
     import keras
 
     from trainer.kws_embedding import FRAMES
@@ -70,26 +82,30 @@ def soft_targets(hard: np.ndarray, teacher: np.ndarray, weight: float) -> np.nda
     return (1.0 - weight) * one_hot + weight * teacher.astype(np.float32)
 
 
-def teacher_posteriors(head, parts, role: str, cache: Path | None) -> np.ndarray:
-    """(N, classes) the teacher `head`'s posteriors on the centred view of every clip of `role` in
-    `parts`, in the order `trainer.kws_train.features_by_role` stacks them."""
-    from edge.hearing import embedding as emb
-    from trainer.kws_embedding import SHIFT, cached_views, embedding_cache_dir, feature_models_sha
+class EmbeddingTeacher:
+    """A trained `--arch embedding` head as a teacher."""
 
-    features = emb.SpeechEmbedding.from_package()
-    model_sha = feature_models_sha()
-    out = []
-    for corpus, roles in parts:
-        chosen = roles == role
-        if chosen.any():
-            views = cached_views(corpus.clips, features, model_sha, embedding_cache_dir(cache))
-            out.append(head.predict(views[chosen][:, SHIFT, ..., np.newaxis], batch_size=512, verbose=0))
-    posteriors = np.concatenate(out) if out else np.zeros((0, head.output_shape[-1]), np.float32)
-    log.info("teacher: posteriors on %d %s clips", len(posteriors), role)
-    return posteriors
+    def __init__(self, head, teacher_dir: Path):
+        self.head, self.teacher_dir = head, Path(teacher_dir)
 
+    def posteriors(self, parts, role: str, cache: Path | None) -> np.ndarray:
+        """(N, classes) the head's posteriors on the centred view of every clip of `role` in
+        `parts`, in the order `trainer.kws_train.features_by_role` stacks them."""
+        from edge.hearing import embedding as emb
+        from trainer.kws_embedding import SHIFT, cached_views, embedding_cache_dir, feature_models_sha
 
-def teacher_record(teacher_dir: Path, weight: float) -> dict:
-    """train_meta.json's `training.teacher`: which head taught, by its weights' sha256, and how much."""
-    return {"path": str(teacher_dir), "keras_sha256": sha256_file(Path(teacher_dir) / "keras" / "model.keras"),
-            "weight": weight}
+        features = emb.SpeechEmbedding.from_package()
+        model_sha = feature_models_sha()
+        out = []
+        for corpus, roles in parts:
+            chosen = roles == role
+            if chosen.any():
+                views = cached_views(corpus.clips, features, model_sha, embedding_cache_dir(cache))
+                out.append(self.head.predict(views[chosen][:, SHIFT, ..., np.newaxis], batch_size=512, verbose=0))
+        posteriors = np.concatenate(out) if out else np.zeros((0, self.head.output_shape[-1]), np.float32)
+        log.info("teacher: posteriors on %d %s clips", len(posteriors), role)
+        return posteriors
+
+    def record(self) -> dict:
+        """train_meta.json's `training.teacher` (less the weight): which head taught, by its weights' sha256."""
+        return {"path": str(self.teacher_dir), "keras_sha256": sha256_file(self.teacher_dir / "keras" / "model.keras")}

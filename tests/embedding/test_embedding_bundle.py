@@ -202,7 +202,7 @@ def test_a_teacher_that_is_not_an_embedding_head_with_the_same_labels_is_refused
     for flags, message in (
             (["--words", "yes", "--teacher", str(bundle_dir)], "differ from this run's"),
             (["--words", "yes", "no", "--teacher", str(tmp_path)], "--teacher needs a trained `--arch embedding` folder"),
-            (["--words", "yes", "no", "--arch", "embedding", "--teacher", str(bundle_dir)], "not --arch embedding"),
+            (["--words", "yes", "no", "--arch", "embedding", "--teacher", str(bundle_dir)], "distils only from --teacher mltk"),
             (["--words", "yes", "no", "--teacher", str(bundle_dir), "--distill-weight", "1.5"], "must be in (0, 1]"),
             (["--words", "yes", "no", "--distill-weight", "0.5"], "must be in (0, 1], with --teacher"),
             (["--words", "yes", "no", "--teacher", str(damaged)], "keras/model.keras: unreadable Keras model"),

