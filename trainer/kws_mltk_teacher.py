@@ -17,7 +17,6 @@ microfrontend op, so the teacher runs in training only: nothing of it goes into 
 """
 from __future__ import annotations
 
-import io
 import logging
 import zipfile
 from importlib import metadata
