@@ -32,14 +32,15 @@ log = logging.getLogger(__name__)
 DEFAULT_WEIGHT = 0.5
 
 
-def load_teacher(spec: Path, labels: list[str], out_dir: Path):
-    """The teacher `--teacher` names: `mltk` (trainer.kws_mltk_teacher.MltkTeacher) or a trained
-    embedding folder (EmbeddingTeacher). Either has `posteriors(parts, role, cache)` and `record()`."""
+def load_teacher(spec: str, labels: list[str], out_dir: Path):
+    """The teacher `--teacher` names: exactly `mltk` (trainer.kws_mltk_teacher.MltkTeacher; a
+    folder of that name is `./mltk`) or a trained embedding folder (EmbeddingTeacher). Either has
+    `posteriors(parts, role, cache)` and `record()`."""
     from trainer import kws_mltk_teacher
 
-    if str(spec) == kws_mltk_teacher.NAME:
+    if spec == kws_mltk_teacher.NAME:
         return kws_mltk_teacher.MltkTeacher(labels)
-    return EmbeddingTeacher(check_teacher(spec, labels, out_dir), spec)
+    return EmbeddingTeacher(check_teacher(Path(spec), labels, out_dir), Path(spec))
 
 
 def check_teacher(teacher_dir: Path, labels: list[str], out_dir: Path):
@@ -53,8 +54,9 @@ def check_teacher(teacher_dir: Path, labels: list[str], out_dir: Path):
     if Path(teacher_dir).resolve() == Path(out_dir).resolve():
         raise InputError(f"{teacher_dir}: --out is the teacher's folder; the student would overwrite its teacher")
     if not meta_path.is_file() or not keras_path.is_file():
+        hint = " (the packaged teacher is spelled mltk)" if str(teacher_dir).lower() == "mltk" else ""
         raise InputError(f"{teacher_dir}: --teacher needs a trained `--arch embedding` folder "
-                         f"({meta_path.name} and {keras_path})")
+                         f"({meta_path.name} and {keras_path}){hint}")
     meta = read_json(meta_path, InputError)
     if not isinstance(meta, dict) or meta.get("task") != "kws-embedding":
         raise InputError(f"{meta_path}: not a speech-embedding head (task {meta.get('task') if isinstance(meta, dict) else None!r}); "

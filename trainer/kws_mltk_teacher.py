@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +59,7 @@ def model_bytes() -> bytes:
     try:
         with zipfile.ZipFile(archive) as bundle:
             data = bundle.read(MODEL_FILE)
-    except (OSError, KeyError, zipfile.BadZipFile) as exc:
+    except (OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
         raise InputError(f"{archive}: cannot read {MODEL_FILE} ({exc}); reinstall {SOURCE_PACKAGE}") from None
     digest = hashlib.sha256(data).hexdigest()
     if digest != MODEL_SHA256:

