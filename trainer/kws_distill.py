@@ -2,11 +2,11 @@
 learned real speech.
 
 Two teachers: a trained `--arch embedding` folder (its head sits on Google's speech embedding,
-which learned from a great deal of real speech), or `mltk`, Silicon Labs' keyword spotter trained
-on the 85,000 real clips of the Speech Commands training split (trainer.kws_mltk_teacher). Either
-one's posteriors on a synthetic clip say which real words the clip sounds like. The student (ds-cnn family, microfrontend features) trains on
-`(1 - weight) * one-hot label + weight * teacher posteriors` for every training clip (synthetic,
-real, augmented copies, enrolled), the soft-target loss of Hinton, Vinyals and Dean (2015,
+which learned from a great deal of real speech; it teaches the ds-cnn family), or `mltk`, Silicon
+Labs' keyword spotter trained on the Speech Commands training split (trainer.kws_mltk_teacher; it
+teaches every --arch). Either one's posteriors on a synthetic clip say which real words the clip
+sounds like. The student trains on `(1 - weight) * one-hot label + weight * teacher posteriors`
+for every training clip (synthetic, real, augmented copies, enrolled), the soft-target loss of Hinton, Vinyals and Dean (2015,
 "Distilling the Knowledge in a Neural Network") at temperature 1, where cross-entropy against the
 mixed targets equals the weighted sum of the hard and soft losses. The teacher runs in training
 only: nothing of it goes into the student's bundle.

