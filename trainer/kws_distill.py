@@ -6,9 +6,9 @@ which learned from a great deal of real speech; it teaches the ds-cnn family), o
 Labs' keyword spotter trained on the Speech Commands training split (trainer.kws_mltk_teacher; it
 teaches every --arch). Either one's posteriors on a synthetic clip say which real words the clip
 sounds like. The student trains on `(1 - weight) * one-hot label + weight * teacher posteriors`
-for every training clip (synthetic, real, augmented copies, enrolled), the soft-target loss of Hinton, Vinyals and Dean (2015,
-"Distilling the Knowledge in a Neural Network") at temperature 1, where cross-entropy against the
-mixed targets equals the weighted sum of the hard and soft losses. The teacher runs in training
+for every training clip (synthetic, real, augmented copies, enrolled), the soft-target loss of
+Hinton, Vinyals and Dean (2015, "Distilling the Knowledge in a Neural Network") at temperature 1,
+where cross-entropy against the mixed targets equals the weighted sum of the hard and soft losses. The teacher runs in training
 only: nothing of it goes into the student's bundle.
 
 An embedding teacher's embeddings come from the same per-clip-set cache as `--arch embedding`
