@@ -32,14 +32,17 @@ log = logging.getLogger(__name__)
 DEFAULT_WEIGHT = 0.5
 
 
-def load_teacher(spec: str, labels: list[str], out_dir: Path):
+def load_teacher(spec: str, labels: list[str], out_dir: Path, student_arch: str):
     """The teacher `--teacher` names: exactly `mltk` (trainer.kws_mltk_teacher.MltkTeacher; a
-    folder of that name is `./mltk`) or a trained embedding folder (EmbeddingTeacher). Either has
-    `posteriors(parts, role, cache)` and `record()`."""
+    folder of that name is `./mltk`) or a trained embedding folder (EmbeddingTeacher), which cannot
+    teach an `embedding` student. Either has `posteriors(parts, role, cache)` and `record(weight)`."""
     from trainer import kws_mltk_teacher
 
     if spec == kws_mltk_teacher.NAME:
         return kws_mltk_teacher.MltkTeacher(labels)
+    if student_arch == "embedding":
+        raise InputError(f"--arch embedding distils only from --teacher {kws_mltk_teacher.NAME}, "
+                         f"not from another embedding head")
     return EmbeddingTeacher(check_teacher(Path(spec), labels, out_dir), Path(spec))
 
 
@@ -108,6 +111,7 @@ class EmbeddingTeacher:
         log.info("teacher: posteriors on %d %s clips", len(posteriors), role)
         return posteriors
 
-    def record(self) -> dict:
-        """train_meta.json's `training.teacher` (less the weight): which head taught, by its weights' sha256."""
-        return {"path": str(self.teacher_dir), "keras_sha256": sha256_file(self.teacher_dir / "keras" / "model.keras")}
+    def record(self, weight: float) -> dict:
+        """train_meta.json's `training.teacher`: which head taught, by its weights' sha256, and how much."""
+        return {"path": str(self.teacher_dir), "keras_sha256": sha256_file(self.teacher_dir / "keras" / "model.keras"),
+                "weight": weight}

@@ -292,7 +292,7 @@ def train(args, words: tuple[str, ...], labels: list[str], cv, started: float, t
         "detection": DETECTION,
         "training": {"arch": "embedding", "init_from": str(args.init_from) if args.init_from else None,
                      "words": list(words), "balance": args.balance, **asdict(config),
-                     "teacher": {**teacher.record(), "weight": weight} if teacher else None,
+                     "teacher": teacher.record(weight) if teacher else None,
                      "views": 2 * SHIFT + 1, "params": int(model.count_params()), "macs": count_macs(model),
                      "history": history, "seconds": round(time.perf_counter() - started, 1)},
         "data": {"source": source, "train": int(len(targets)), "validation": int(len(y_val)),

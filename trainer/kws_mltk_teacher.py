@@ -103,10 +103,10 @@ class MltkTeacher:
         log.info("teacher %s: posteriors on %d %s clips", NAME, len(posteriors), role)
         return posteriors
 
-    def record(self) -> dict:
-        """train_meta.json's `training.teacher` (less the weight)."""
+    def record(self, weight: float) -> dict:
+        """train_meta.json's `training.teacher`: the packaged file by its sha256, and how much it taught."""
         return {"path": NAME, "source_package": SOURCE_PACKAGE, "file": f"{ARCHIVE}/{MODEL_FILE}",
-                "sha256": MODEL_SHA256, "licence": LICENCE}
+                "sha256": MODEL_SHA256, "licence": LICENCE, "weight": weight}
 
     def predict(self, clips) -> np.ndarray:
         """(N, labels) posteriors of N int16 clips."""

@@ -221,10 +221,11 @@ def split_roles(roles: dict[str, tuple[np.ndarray, np.ndarray]], args, num_label
         raise InputError(f"no {'training' if not len(y_train) else 'held-out'} clips; check --data and --cv-fold")
     if args.balance:
         counts = np.bincount(y_train, minlength=num_labels)
-        if int(np.median(counts)) == 0:
+        cap = int(np.median(counts))
+        if cap == 0:
             raise InputError(f"--balance caps every class at the median training count, and {int((counts == 0).sum())} "
                              f"of {num_labels} classes have no training clips; drop --balance or add clips")
-        keep = balanced_indices(y_train, int(np.median(counts)), args.seed)
+        keep = balanced_indices(y_train, cap, args.seed)
         x_train, y_train = x_train[keep], y_train[keep]
         train_targets = None if train_targets is None else train_targets[keep]
     return (x_train, y_train), (x_val, y_val), (x_held, y_held), train_targets
@@ -256,7 +257,6 @@ def run(args) -> int:
     from trainer.fit import FitConfig, fit
     from trainer.kws_corpus import parse_words
     from trainer.kws_distill import DEFAULT_WEIGHT, load_teacher, soft_targets
-    from trainer.kws_mltk_teacher import NAME as MLTK_TEACHER
     from trainer.kws_models import count_macs, spec_augment
     from trainer.outputs import check_out_dir, save_training_outputs
 
@@ -275,12 +275,10 @@ def run(args) -> int:
         args.data = download_speech_commands()
     if args.data is not None and not args.data.is_dir():
         raise InputError(f"{args.data}: no such data folder")
-    if args.teacher is not None and args.arch == "embedding" and args.teacher != MLTK_TEACHER:
-        raise InputError(f"--arch embedding distils only from --teacher {MLTK_TEACHER}, not from another embedding head")
     if args.distill_weight is not None and (args.teacher is None or not 0 < args.distill_weight <= 1):
         raise InputError(f"--distill-weight {args.distill_weight}: must be in (0, 1], with --teacher")
     weight = DEFAULT_WEIGHT if args.distill_weight is None else args.distill_weight
-    teacher = load_teacher(args.teacher, labels, args.out) if args.teacher is not None else None
+    teacher = load_teacher(args.teacher, labels, args.out, args.arch) if args.teacher is not None else None
     if args.arch == "embedding":
         from trainer.kws_embedding import train as train_embedding
 
@@ -315,7 +313,7 @@ def run(args) -> int:
         args.out.name, labels, frontend,
         {"arch": arch, "init_from": str(args.init_from) if args.init_from else None, "words": list(words),
          "spec_augment": not args.no_spec_augment, "balance": args.balance, **asdict(config),
-         "teacher": {**teacher.record(), "weight": weight} if teacher else None,
+         "teacher": teacher.record(weight) if teacher else None,
          "params": int(model.count_params()), "macs": count_macs(model), "history": history,
          "seconds": round(time.perf_counter() - started, 1)},
         {"source": source, "train": int(len(y_train)), "validation": int(len(y_val)), "heldout": int(len(y_held)), **data})
