@@ -99,3 +99,13 @@ def test_parallel_make_trains_the_embedding_head_after_the_keyword_model(project
     assert done.returncode == 0, done.stdout + done.stderr
     order = (project / "calls.txt.order").read_text().split("\n")
     assert order.index("end kws") < order.index("start kws-embedding"), order
+
+
+def test_the_cascade_is_made_again_when_its_arguments_change(project):
+    assert run_make(project, "models/wakeword/manifest.json").returncode == 0
+    changed = run_make(project, "models/wakeword/manifest.json", "CASCADE_ARGS=--threshold 0.6")
+    same = run_make(project, "models/wakeword/manifest.json", "CASCADE_ARGS=--threshold 0.6")
+    assert changed.returncode == same.returncode == 0, changed.stderr + same.stderr
+    cascades = [c for c in (project / "calls.txt").read_text().splitlines() if c.startswith("cascade ")]
+    assert len(cascades) == 2 and cascades[1].endswith("--threshold 0.6")
+    assert (project / "models" / "wakeword.cascade-args").read_text() == "--threshold 0.6\n"

@@ -47,7 +47,9 @@ def test_stage_two_scores_exactly_the_buffered_audio_whatever_the_chunks(cascade
         large = run(spotter, stream.audio, 16000 * 3 + 7)
         assert [(d.keyword, d.time, d.score) for d in small[0]] == [(d.keyword, d.time, d.score) for d in large[0]]
         assert len(small[1]) == len(large[1]) >= 3
-        padded = np.concatenate([np.zeros(spotter.confirm_samples, np.int16), stream.audio])
+        # finish() confirms the last candidates on the digital silence after the stream
+        silence = np.zeros(spotter.confirm_samples, np.int16)
+        padded = np.concatenate([silence, stream.audio, silence])
         for (t, _, posteriors), (t2, _, posteriors2) in zip(*[c for _, c in (small, large)]):
             assert t == t2 and np.array_equal(posteriors, posteriors2)
             end = spotter.confirm_samples + int(round(t * 16000))
