@@ -277,6 +277,8 @@ class KeywordSpotter(StreamingSpotter):
         self._frames = 0  # front-end frames seen since reset
         self._samples = 0  # samples seen since reset
         self._tail = np.zeros(0, np.int16)  # the last clip of audio
+        self._powers = np.zeros(0)  # step_power of each whole step, from step number _powers_start on
+        self._powers_start = 0
         self._stream_end: int | None = None  # samples of the stream's own audio, once finish() pads it
         self.decider.reset()
         self.probabilities = np.zeros(len(self.labels), np.float32)  #: latest raw posteriors, by label
@@ -313,10 +315,14 @@ class KeywordSpotter(StreamingSpotter):
     def feed(self, samples: np.ndarray | bytes) -> list[Detection]:
         """Consume int16 samples of any length (array or little-endian bytes)."""
         samples = self._samples_in(samples)
-        # The last clip of audio is kept in both modes: fresh windows and the level gate read it.
+        # The last clip of audio is kept in both modes: fresh windows are computed from it, and
+        # the power of each step it completes is kept for the level gate.
         buffer = np.concatenate([self._tail, samples])
         buffer_start = self._samples - len(self._tail)  # stream sample at buffer[0]
+        done = self._samples // self._step  # steps completed before
         self._samples += len(samples)
+        whole = buffer[done * self._step - buffer_start:self._samples // self._step * self._step - buffer_start]
+        self._powers = np.concatenate([self._powers, step_power(whole, self._step)])
         features = None if self.detection.fresh_frontend else self._frontend.process(samples)
         first = self._frames
         last = self._frames_in(self._samples) if features is None else first + len(features)
@@ -330,6 +336,9 @@ class KeywordSpotter(StreamingSpotter):
                 end = self._frame_end(frames) - buffer_start
                 detections += self._infer(buffer[end - self.clip_samples:end])
         self._tail = buffer[-self.clip_samples:]
+        drop = self._frames + 1 - self._clip_frames - self._powers_start  # steps before the next window
+        if drop > 0:
+            self._powers, self._powers_start = self._powers[drop:], self._powers_start + drop
         return detections
 
     # -- end of input -----------------------------------------------------------------------------
@@ -368,12 +377,11 @@ class KeywordSpotter(StreamingSpotter):
     def _infer(self, audio: np.ndarray) -> list[Detection]:
         """Score the window ending at the current frame (`audio`: its clip of samples), unless
         the stream's own steps in it (not finish()'s padding) are all below the level floor."""
-        # The gate's powers are computed here, per inference, not per chunk as audio arrives:
-        # at a 200 ms stride that is half the calls (a tenth of the cascade's CPU on noise).
-        steps = self._clip_steps
+        first = self._frames - self._clip_frames  # the window's first step
+        last = first + self._clip_steps
         if self._stream_end is not None:
-            steps = min(steps, self._stream_end // self._step - (self._frames - self._clip_frames))
-        powers = step_power(audio[:max(steps, 0) * self._step], self._step)
+            last = min(last, self._stream_end // self._step)
+        powers = self._powers[first - self._powers_start:last - self._powers_start]
         if powers.max(initial=0.0) < self._min_power:
             self.probabilities = self._idle.copy()
         else:
