@@ -52,6 +52,9 @@ WINDOW_FRAMES = 76
 EMBEDDING_DIM = 96
 #: Steps a fresh stream needs before its first embedding: ceil(76 / 8) = 10, so k steps give k - 9.
 WARMUP_STEPS = -(-WINDOW_FRAMES // MEL_FRAMES_PER_STEP) - 1
+#: Most windows `SpeechEmbedding.embed_many` embeds in one invoke: the 68,000 windows of 1.5 h of
+#: audio in one batch made XNNPACK fail to prepare the model.
+MAX_BATCH = 64
 
 SOURCE_PACKAGE = "openwakeword==0.5.1"
 #: name in a bundle's `assets` -> file name in the wheel's resources/models/ (and in the bundle).
@@ -117,10 +120,12 @@ class SpeechEmbedding:
         return out.reshape(EMBEDDING_DIM).copy()
 
     def embed_many(self, windows: np.ndarray) -> np.ndarray:
-        """(n, 76, 32) mel windows -> (n, 96) embeddings, in one invoke of the model resized to
-        batch n: about half the time per window of n calls of `embed` (x86, n = 14), with the same
-        numbers (tests/embedding compares clip and streamed features exactly)."""
+        """(n, 76, 32) mel windows -> (n, 96) embeddings, in invokes of the model resized to batch
+        min(n, MAX_BATCH): about half the time per window of n calls of `embed` (x86, n = 14), with
+        the same numbers (tests/embedding compares clip and streamed features exactly)."""
         n = len(windows)
+        if n > MAX_BATCH:
+            return np.concatenate([self.embed_many(windows[i:i + MAX_BATCH]) for i in range(0, n, MAX_BATCH)])
         if n <= 1:
             return np.stack([self.embed(w) for w in windows]) if n else np.zeros((0, EMBEDDING_DIM), np.float32)
         if n not in self._batch_models:

@@ -93,6 +93,15 @@ def test_clip_context_centres_the_clip_in_its_own_room_tone():
     assert np.array_equal(emb.clip_context(long, 10), long[(len(long) - len(context)) // 2:][:len(context)])
 
 
+def test_more_windows_than_one_batch_are_embedded_in_batches_with_the_same_numbers(features):
+    windows = np.random.default_rng(5).normal(2.0, 1.0, (emb.MAX_BATCH * 2 + 3, emb.WINDOW_FRAMES, emb.MEL_BINS))
+    batched = features.embed_many(windows.astype(np.float32))
+    assert batched.shape == (len(windows), emb.EMBEDDING_DIM)
+    assert max(features._batch_models) <= emb.MAX_BATCH  # the model is never resized beyond one batch
+    for i in (0, emb.MAX_BATCH, len(windows) - 1):  # the first of each batch and the last
+        assert np.array_equal(batched[i], features.embed(windows[i]))
+
+
 def test_bad_audio_is_one_clear_error(features):
     stream = emb.EmbeddingStream(features)
     with pytest.raises(InputError, match="int16"):
