@@ -219,6 +219,36 @@ def real_copies_part(args, words: tuple[str, ...], cv) -> list:
     return [(copied, np.tile(np.where(roles == "train", "train", "unused"), args.real_copies))]
 
 
+def head_examples(args, words: tuple[str, ...], labels: list[str], cv, parts, features, model_sha: str, teacher,
+                  weight: float, seed: int):
+    """One head's examples: (views (N, FRAMES, 96, 1), targets), validation and held-out (centred
+    view, label indices), calibration (centred views of the training clips, label indices) and the
+    number of speech negatives. `seed` draws the augmented real copies and the speech negatives, so
+    each head of an --ensemble learns from other copies; validation and held-out clips are the same
+    for every seed. The teacher's posteriors, if any, are mixed in at `weight`; the speech negatives
+    keep their `_unknown_` label."""
+    import argparse
+
+    from trainer.kws_distill import soft_targets
+    from trainer.kws_train import split_roles
+
+    if args.real_copies:
+        parts = parts + real_copies_part(argparse.Namespace(**{**vars(args), "seed": seed}), words, cv)
+    roles = embedding_by_role(parts, labels, features, model_sha, embedding_cache_dir(args.cache), seed)
+    posteriors = None if teacher is None else teacher.posteriors(parts, "train", args.cache)
+    (x_train, y_train), (x_val, y_val), (x_held, y_held), posteriors = split_roles(roles, args, len(labels), posteriors)
+    negatives = speech_negatives(parts, args.speech_negatives, features, model_sha, embedding_cache_dir(args.cache),
+                                 seed)
+    x_train = np.concatenate([x_train, negatives])
+    y_train = np.concatenate([y_train, np.full(len(negatives), labels.index(UNKNOWN))])
+    targets = y_train
+    if posteriors is not None:
+        unknown = np.eye(len(labels), dtype=np.float32)[np.full(len(negatives), labels.index(UNKNOWN))]
+        targets = soft_targets(y_train, np.concatenate([posteriors, unknown]), weight)
+    return all_views(x_train, targets), (centred(x_val), y_val), (centred(x_held), y_held), \
+        (centred(x_train), y_train), len(negatives)
+
+
 def train(args, words: tuple[str, ...], labels: list[str], cv, started: float, teacher=None, weight: float = 0.0) -> int:
     """The embedding-head branch of `train kws` (after its argument checks); with a `teacher`
     (trainer.kws_distill.load_teacher), every training clip's target mixes its label with the
@@ -226,11 +256,10 @@ def train(args, words: tuple[str, ...], labels: list[str], cv, started: float, t
     import argparse
     from dataclasses import asdict
 
-    from trainer.fit import FitConfig, fit
-    from trainer.kws_distill import soft_targets
-    from trainer.kws_models import ARCHITECTURES, DEFAULT_EPOCHS, count_macs
-    from trainer.kws_train import check_init_from, load_data, split_roles
-    from trainer.outputs import save_training_outputs
+    from trainer.fit import FitConfig, fit, save_keras_atomic
+    from trainer.kws_models import ARCHITECTURES, DEFAULT_EPOCHS, average_posteriors, count_macs
+    from trainer.kws_train import check_init_from, load_data
+    from trainer.outputs import clear_previous_run, save_training_outputs
 
     if args.warm_frontend:
         raise InputError("--warm-frontend is for the microfrontend models, not --arch embedding")
@@ -244,31 +273,10 @@ def train(args, words: tuple[str, ...], labels: list[str], cv, started: float, t
     if args.real_copies:
         if not any((roles == "train").any() for _, roles in parts[-1:]):
             raise InputError(f"{args.data}: no training clips to copy; add --cv-folds K to train on some of them")
-        parts += real_copies_part(args, words, cv)
         data["real"]["augmented_copies"] = args.real_copies
-    roles = embedding_by_role(parts, labels, features, model_sha, embedding_cache_dir(args.cache), args.seed)
-    posteriors = None if teacher is None else teacher.posteriors(parts, "train", args.cache)
-    (x_train, y_train), (x_val, y_val), (x_held, y_held), posteriors = split_roles(roles, args, len(labels), posteriors)
-    negatives = speech_negatives(parts, args.speech_negatives, features, model_sha, embedding_cache_dir(args.cache),
-                                 args.seed)
-    x_train = np.concatenate([x_train, negatives])
-    y_train = np.concatenate([y_train, np.full(len(negatives), labels.index(UNKNOWN))])
-    targets = y_train
-    if posteriors is not None:
-        unknown = np.eye(len(labels), dtype=np.float32)[np.full(len(negatives), labels.index(UNKNOWN))]
-        targets = soft_targets(y_train, np.concatenate([posteriors, unknown]), weight)
-    data["speech_negatives"] = {"sequences": len(negatives), "seconds_each": NEGATIVE_SAMPLES / emb.SAMPLE_RATE,
-                                "words_each": NEGATIVE_WORDS}
-    calibration_x, calibration_y = centred(x_train), y_train
-    x_train, targets = all_views(x_train, targets)
-    x_val, x_held = centred(x_val), centred(x_held)
-    source = "real speech held-out speakers" if args.data is not None else "synthetic speech, validation speakers"
-    log.info("kws embedding: %d train examples (%d views), %d validation, %d held-out clips (%s); features %.0f s",
-             len(targets), 2 * SHIFT + 1, len(y_val), len(y_held), source, time.perf_counter() - started)
-
+    if args.ensemble > 1 and args.init_from is not None:
+        raise InputError("--ensemble N trains new heads; --init-from fine-tunes one model (drop one of them)")
     shape = (FRAMES, emb.EMBEDDING_DIM, 1)
-    config = FitConfig(epochs=args.epochs or DEFAULT_EPOCHS["embedding"], batch_size=args.batch_size,
-                       optimizer="adam", learning_rate=args.learning_rate, seed=args.seed, schedule=args.schedule)
 
     def build():
         import keras
@@ -276,7 +284,29 @@ def train(args, words: tuple[str, ...], labels: list[str], cv, started: float, t
         return keras.saving.load_model(args.init_from / "keras" / "model.keras") if args.init_from else \
             ARCHITECTURES["embedding"](shape, len(labels))
 
-    model, history = fit(build, (x_train, targets), (x_val, y_val), len(labels), args.out, config)
+    clear_previous_run(args.out)
+    heads, histories = [], []
+    for head in range(args.ensemble):
+        seed = args.seed + head
+        train_part, validation, heldout, calibration, negatives = head_examples(
+            args, words, labels, cv, parts, features, model_sha, teacher, weight, seed)
+        if head == 0:
+            log.info("kws embedding: %d train examples (%d views), %d validation, %d held-out clips; features %.0f s",
+                     len(train_part[1]), 2 * SHIFT + 1, len(validation[1]), len(heldout[1]),
+                     time.perf_counter() - started)
+        config = FitConfig(epochs=args.epochs or DEFAULT_EPOCHS["embedding"], batch_size=args.batch_size,
+                           optimizer="adam", learning_rate=args.learning_rate, seed=seed, schedule=args.schedule)
+        head_dir = args.out if args.ensemble == 1 else args.out / "heads" / str(head)
+        model, history = fit(build, train_part, validation, len(labels), head_dir, config)
+        heads.append(model)
+        histories.append(history)
+    data["speech_negatives"] = {"sequences": negatives, "seconds_each": NEGATIVE_SAMPLES / emb.SAMPLE_RATE,
+                                "words_each": NEGATIVE_WORDS}
+    x_held, y_held = heldout
+    if args.ensemble > 1:
+        model = average_posteriors(heads, shape)
+        save_keras_atomic(model, args.out / "keras" / "model.keras")
+    source = "real speech held-out speakers" if args.data is not None else "synthetic speech, validation speakers"
     assets = copy_feature_models(args.out)
     meta = {
         "name": args.out.name,
@@ -292,14 +322,15 @@ def train(args, words: tuple[str, ...], labels: list[str], cv, started: float, t
         "detection": DETECTION,
         "training": {"arch": "embedding", "init_from": str(args.init_from) if args.init_from else None,
                      "words": list(words), "balance": args.balance, **asdict(config),
-                     "teacher": teacher.record(weight) if teacher else None,
-                     "views": 2 * SHIFT + 1, "params": int(model.count_params()), "macs": count_macs(model),
-                     "history": history, "seconds": round(time.perf_counter() - started, 1)},
-        "data": {"source": source, "train": int(len(targets)), "validation": int(len(y_val)),
+                     "seed": args.seed, "teacher": teacher.record(weight) if teacher else None,
+                     "views": 2 * SHIFT + 1, "ensemble": args.ensemble, "params": int(model.count_params()),
+                     "macs": count_macs(model), "history": histories[0] if args.ensemble == 1 else histories,
+                     "seconds": round(time.perf_counter() - started, 1)},
+        "data": {"source": source, "train": int(len(train_part[1])), "validation": int(len(validation[1])),
                  "heldout": int(len(y_held)), **data},
     }
     # The calibration pool draws from the centred views, the inputs a scored clip gives.
-    metrics = save_training_outputs(args.out, model, meta, calibration_x, calibration_y, x_held, y_held,
+    metrics = save_training_outputs(args.out, model, meta, *calibration, x_held, y_held,
                                     calibration_per_class=50, seed=args.seed)
     log.info("kws embedding: held-out accuracy %.4f (%d clips) in %.0f s", metrics["heldout_accuracy"],
              metrics["heldout_count"], time.perf_counter() - started)

@@ -98,6 +98,21 @@ def embedding_head(input_shape: tuple[int, int, int], num_classes: int):
     return keras.Model(inputs, outputs, name="kws_embedding_head")
 
 
+def average_posteriors(heads: list, input_shape: tuple[int, ...]):
+    """One model whose output (N, classes) is the mean of the heads' softmax outputs: a deep
+    ensemble (Lakshminarayanan et al. 2017, "Simple and Scalable Predictive Uncertainty Estimation
+    using Deep Ensembles"). Each head stays a sub-model (head_0, head_1, ...); the mean becomes ADD
+    and MUL, which TFLite Micro and the Edge TPU run."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(input_shape)
+    for index, head in enumerate(heads):
+        head.name = f"head_{index}"
+    outputs = layers.Average(name="average_posteriors")([head(inputs) for head in heads])
+    return keras.Model(inputs, outputs, name="kws_embedding_ensemble")
+
+
 ARCHITECTURES: dict[str, Callable] = {"book": book, "ds-cnn": ds_cnn, "ds-cnn-l": ds_cnn_l, "tiny": tiny,
                                       "embedding": embedding_head}
 #: Epochs for the default synthetic corpus (Adam 0.003, batch 128; ds-cnn's validation accuracy
@@ -135,11 +150,14 @@ def spec_augment(time_masks: int = 2, time_width: int = 10, freq_masks: int = 2,
 def count_macs(model) -> int:
     """Multiply-accumulates of one inference, counted over Conv2D, DepthwiseConv2D and Dense layers
     (pooling, batch norm and activations are left out: they fold away or are comparatively free)."""
+    import keras
     from keras import layers
 
     macs = 0
     for layer in model.layers:
-        if isinstance(layer, layers.DepthwiseConv2D):
+        if isinstance(layer, keras.Model):  # a head of an ensemble (average_posteriors)
+            macs += count_macs(layer)
+        elif isinstance(layer, layers.DepthwiseConv2D):
             _, h, w, c = layer.output.shape
             macs += h * w * c * layer.kernel_size[0] * layer.kernel_size[1]
         elif isinstance(layer, layers.Conv2D):

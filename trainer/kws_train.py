@@ -92,6 +92,10 @@ def add_arguments(parser) -> None:
                              "with the teacher's posteriors (trainer/kws_distill.py)")
     parser.add_argument("--distill-weight", type=positive_float, default=None, metavar="W",
                         help="with --teacher: the teacher's share of each target, 0 < W <= 1 (default: 0.5)")
+    parser.add_argument("--ensemble", type=positive_int, default=1, metavar="N",
+                        help="--arch embedding: train N heads, each with its own seed (its real copies' augmentation, "
+                             "initial weights and batch order), and ship one model that averages their posteriors "
+                             "(default: 1)")
     parser.add_argument("--epochs", type=positive_int, default=None, help="epochs (default: 20; tiny 15)")
     parser.add_argument("--batch-size", type=positive_int, default=128, help="clips per training step (default: 128)")
     parser.add_argument("--learning-rate", type=positive_float, default=3e-3, help="Adam learning rate (default: 0.003)")
@@ -279,6 +283,8 @@ def run(args) -> int:
         raise InputError(f"--distill-weight {args.distill_weight}: must be in (0, 1], with --teacher")
     weight = DEFAULT_WEIGHT if args.distill_weight is None else args.distill_weight
     teacher = load_teacher(args.teacher, labels, args.out, args.arch) if args.teacher is not None else None
+    if args.ensemble > 1 and args.arch != "embedding":
+        raise InputError(f"--ensemble N is for --arch embedding (Pi-class heads), not --arch {args.arch}")
     if args.arch == "embedding":
         from trainer.kws_embedding import train as train_embedding
 

@@ -41,7 +41,7 @@ def bundle_dir(tmp_path_factory):
     out = root / "model"
     assert main(["train", "kws", "--arch", "embedding", "--words", "yes", "no", "--data", str(data), "--no-synthetic",
                  "--cv-folds", "2", "--real-copies", "1", "--epochs", "3", "--batch-size", "16", "--cache", str(root / "cache"),
-                 "--speech-negatives", "6",
+                 "--speech-negatives", "6", "--ensemble", "2",
                  "--out", str(out)]) == 0
     assert main(["export", str(out), "--variants", "float32,int8"]) == 0
     return out
@@ -118,6 +118,35 @@ def test_streaming_scores_equal_clip_scores(bundle_dir):
     assert np.array_equal(scores, expected)
     scorer.reset()
     assert len(scorer.process(audio[: 10 * emb.STEP_SAMPLES])) == 0
+
+
+def test_an_ensemble_ships_one_model_that_averages_its_heads(bundle_dir):
+    """--ensemble 2: two heads, each trained with its own seed (its own augmented copies and
+    speech negatives), and a model whose posteriors are the mean of theirs."""
+    import keras
+
+    meta = json.loads((bundle_dir / "train_meta.json").read_text())
+    assert meta["training"]["ensemble"] == 2 and len(meta["training"]["history"]) == 2
+    heads = [keras.saving.load_model(bundle_dir / "heads" / str(i) / "keras" / "model.keras") for i in range(2)]
+    model = keras.saving.load_model(bundle_dir / "keras" / "model.keras")
+    x, _ = Bundle.load(bundle_dir).eval_data()
+    each = [head.predict(x, verbose=0) for head in heads]
+    assert not np.allclose(each[0], each[1], atol=1e-3)  # two seeds, two different heads
+    np.testing.assert_allclose(model.predict(x, verbose=0), (each[0] + each[1]) / 2, atol=1e-6)
+    assert meta["training"]["params"] == sum(head.count_params() for head in heads)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--arch", "ds-cnn"], "--ensemble N is for --arch embedding (Pi-class heads), not --arch ds-cnn"),
+    (["--arch", "embedding", "--init-from", "MODEL"],
+     "--ensemble N trains new heads; --init-from fine-tunes one model (drop one of them)"),
+])
+def test_an_ensemble_it_cannot_train_is_refused_in_one_line(bundle_dir, tmp_path, capsys, extra, message):
+    extra = [str(bundle_dir) if arg == "MODEL" else arg for arg in extra]
+    assert main(["train", "kws", *extra, "--ensemble", "3", "--words", "yes", "no", "--data",
+                 str(bundle_dir.parent / "data"), "--no-synthetic", "--cv-folds", "2",
+                 "--out", str(tmp_path / "m")]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [f"tinysense train: error: {message}"]
 
 
 def test_microfrontend_only_options_are_refused_in_one_line(tmp_path, capsys):
