@@ -13,6 +13,10 @@ it between two steps); validation and held-out clips are scored on the centred v
 `bench --data` does. `--real-copies N` adds N augmented copies (speed, shift, reverb, generated
 noise, gain) of every real clip, of which the training speakers' are used.
 
+`--ensemble N` trains N heads on the same clips, each with its own seed, and ships one model that
+averages their posteriors: a single head's accuracy varies by about 1 pp from seed to seed, and the
+average of several is both higher and steadier.
+
 Custom words: `--init-from` a trained embedding head (e.g. one of synthetic voices alone) continues
 from its weights, and `--enrol DIR` adds the user's own recordings (trainer/kws_enrol.py): the
 fine-tune to one voice, in minutes on a CPU.
@@ -250,9 +254,10 @@ def head_examples(args, words: tuple[str, ...], labels: list[str], cv, parts, fe
 
 
 def train(args, words: tuple[str, ...], labels: list[str], cv, started: float, teacher=None, weight: float = 0.0) -> int:
-    """The embedding-head branch of `train kws` (after its argument checks); with a `teacher`
-    (trainer.kws_distill.load_teacher), every training clip's target mixes its label with the
-    teacher's posteriors at `weight`; the speech negatives keep their `_unknown_` label."""
+    """The embedding-head branch of `train kws` (after its argument checks): `args.ensemble` heads,
+    head i with seed `args.seed + i` (`head_examples`), trained into `heads/<i>/` and averaged
+    (trainer.kws_models.average_posteriors) when there is more than one. On the dev set's 5-fold CV
+    one head scored 93.9-94.9 % over five seeds (mean 94.4 %), three 95.0 %, five 95.3 % (README)."""
     import argparse
     from dataclasses import asdict
 
