@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -290,6 +291,7 @@ def train(args, words: tuple[str, ...], labels: list[str], cv, started: float, t
             ARCHITECTURES["embedding"](shape, len(labels))
 
     clear_previous_run(args.out)
+    shutil.rmtree(args.out / "heads", ignore_errors=True)  # an earlier run's heads are not this one's
     heads, histories = [], []
     for head in range(args.ensemble):
         seed = args.seed + head

@@ -39,6 +39,7 @@ def bundle_dir(tmp_path_factory):
             (data / folder).mkdir(parents=True, exist_ok=True)
             sf.write(data / folder / name, tone(kind, n), 16000, subtype="PCM_16")
     out = root / "model"
+    (out / "heads" / "2").mkdir(parents=True)  # a third head of an earlier run, which must go
     assert main(["train", "kws", "--arch", "embedding", "--words", "yes", "no", "--data", str(data), "--no-synthetic",
                  "--cv-folds", "2", "--real-copies", "1", "--epochs", "3", "--batch-size", "16", "--cache", str(root / "cache"),
                  "--speech-negatives", "6", "--ensemble", "2",
@@ -127,6 +128,7 @@ def test_an_ensemble_ships_one_model_that_averages_its_heads(bundle_dir):
 
     meta = json.loads((bundle_dir / "train_meta.json").read_text())
     assert meta["training"]["ensemble"] == 2 and len(meta["training"]["history"]) == 2
+    assert sorted(path.name for path in (bundle_dir / "heads").iterdir()) == ["0", "1"]
     heads = [keras.saving.load_model(bundle_dir / "heads" / str(i) / "keras" / "model.keras") for i in range(2)]
     model = keras.saving.load_model(bundle_dir / "keras" / "model.keras")
     x, _ = Bundle.load(bundle_dir).eval_data()
