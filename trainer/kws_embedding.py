@@ -269,8 +269,10 @@ def train(args, words: tuple[str, ...], labels: list[str], cv, started: float, t
 
     if args.warm_frontend:
         raise InputError("--warm-frontend is for the microfrontend models, not --arch embedding")
+    heads_trained = args.ensemble
     if args.init_from is not None:
-        arch = check_init_from(args.init_from, labels, False)["training"]["arch"]
+        init = check_init_from(args.init_from, labels, False)["training"]
+        arch, heads_trained = init["arch"], init.get("ensemble", 1)  # a fine-tuned ensemble stays one
         if arch != "embedding":
             raise InputError(f"{args.init_from}: a {arch} model; --arch embedding fine-tunes only an embedding head")
     features = emb.SpeechEmbedding.from_package()
@@ -295,6 +297,8 @@ def train(args, words: tuple[str, ...], labels: list[str], cv, started: float, t
     heads, histories = [], []
     for head in range(args.ensemble):
         seed = args.seed + head
+        if args.ensemble > 1:
+            log.info("kws embedding: head %d of %d (seed %d)", head + 1, args.ensemble, seed)
         train_part, validation, heldout, calibration, negatives = head_examples(
             args, words, labels, cv, parts, features, model_sha, teacher, weight, seed)
         if head == 0:
@@ -330,7 +334,7 @@ def train(args, words: tuple[str, ...], labels: list[str], cv, started: float, t
         "training": {"arch": "embedding", "init_from": str(args.init_from) if args.init_from else None,
                      "words": list(words), "balance": args.balance, **asdict(config),
                      "seed": args.seed, "teacher": teacher.record(weight) if teacher else None,
-                     "views": 2 * SHIFT + 1, "ensemble": args.ensemble, "params": int(model.count_params()),
+                     "views": 2 * SHIFT + 1, "ensemble": heads_trained, "params": int(model.count_params()),
                      "macs": count_macs(model), "history": histories[0] if args.ensemble == 1 else histories,
                      "seconds": round(time.perf_counter() - started, 1)},
         "data": {"source": source, "train": int(len(train_part[1])), "validation": int(len(validation[1])),

@@ -23,6 +23,11 @@ def check_out_dir(out_dir: Path) -> None:
     """Refuse an --out that cannot be a model folder before any data is loaded."""
     if Path(out_dir).exists() and not Path(out_dir).is_dir():
         raise OutputError(f"{out_dir}: exists and is not a folder; --out needs a model folder")
+    for parent in Path(out_dir).parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise OutputError(f"{out_dir}: {parent} is not a folder; --out needs a model folder")
+            break
 
 
 def clear_previous_run(out_dir: Path) -> None:

@@ -138,6 +138,14 @@ def test_an_ensemble_ships_one_model_that_averages_its_heads(bundle_dir):
     assert meta["training"]["params"] == sum(head.count_params() for head in heads)
 
 
+def test_a_fine_tuned_ensemble_is_still_recorded_as_one(bundle_dir, tmp_path):
+    out = tmp_path / "tuned"
+    assert main(["train", "kws", "--arch", "embedding", "--words", "yes", "no", "--data", str(bundle_dir.parent / "data"),
+                 "--no-synthetic", "--cv-folds", "2", "--epochs", "1", "--batch-size", "16", "--speech-negatives", "0",
+                 "--cache", str(bundle_dir.parent / "cache"), "--init-from", str(bundle_dir), "--out", str(out)]) == 0
+    assert json.loads((out / "train_meta.json").read_text())["training"]["ensemble"] == 2
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--arch", "ds-cnn"], "--ensemble N is for --arch embedding (Pi-class heads), not --arch ds-cnn"),
     (["--arch", "embedding", "--init-from", "MODEL"],

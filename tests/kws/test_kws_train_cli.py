@@ -59,6 +59,9 @@ def test_out_that_is_a_file(tmp_path, capsys):
     for task in ("kws", "digits"):
         assert main(["train", task, "--out", str(tmp_path / "m")]) == 2
         assert "m: exists and is not a folder" in capsys.readouterr().err
+        assert main(["train", task, "--out", str(tmp_path / "m" / "sub")]) == 2
+        assert capsys.readouterr().err.strip().splitlines()[-1] == \
+            f"tinysense train: error: {tmp_path / 'm' / 'sub'}: {tmp_path / 'm'} is not a folder; --out needs a model folder"
 
 
 def test_a_new_run_first_removes_what_marks_the_previous_one_finished(tmp_path):
