@@ -269,6 +269,8 @@ def train(args, words: tuple[str, ...], labels: list[str], cv, started: float, t
 
     if args.warm_frontend:
         raise InputError("--warm-frontend is for the microfrontend models, not --arch embedding")
+    if args.ensemble > 1 and args.init_from is not None:
+        raise InputError("--ensemble N trains new heads; --init-from fine-tunes one model (drop one of them)")
     heads_trained = args.ensemble
     if args.init_from is not None:
         init = check_init_from(args.init_from, labels, False)["training"]
@@ -282,8 +284,6 @@ def train(args, words: tuple[str, ...], labels: list[str], cv, started: float, t
         if not any((roles == "train").any() for _, roles in parts[-1:]):
             raise InputError(f"{args.data}: no training clips to copy; add --cv-folds K to train on some of them")
         data["real"]["augmented_copies"] = args.real_copies
-    if args.ensemble > 1 and args.init_from is not None:
-        raise InputError("--ensemble N trains new heads; --init-from fine-tunes one model (drop one of them)")
     shape = (FRAMES, emb.EMBEDDING_DIM, 1)
 
     def build():

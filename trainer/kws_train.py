@@ -274,6 +274,8 @@ def run(args) -> int:
         raise InputError("--cv-folds K needs --data DIR (real speech to split by speaker)")
     if args.real_copies < 0 or (args.real_copies and args.data is None):
         raise InputError(f"--real-copies N needs --data and N >= 0, got {args.real_copies}")
+    if args.ensemble > 1 and args.arch != "embedding":
+        raise InputError(f"--ensemble N is for --arch embedding (Pi-class heads), not --arch {args.arch}")
     check_out_dir(args.out)
     if is_download(args.data):
         args.data = download_speech_commands()
@@ -283,8 +285,6 @@ def run(args) -> int:
         raise InputError(f"--distill-weight {args.distill_weight}: must be in (0, 1], with --teacher")
     weight = DEFAULT_WEIGHT if args.distill_weight is None else args.distill_weight
     teacher = load_teacher(args.teacher, labels, args.out, args.arch) if args.teacher is not None else None
-    if args.ensemble > 1 and args.arch != "embedding":
-        raise InputError(f"--ensemble N is for --arch embedding (Pi-class heads), not --arch {args.arch}")
     if args.arch == "embedding":
         from trainer.kws_embedding import train as train_embedding
 
