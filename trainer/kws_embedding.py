@@ -225,22 +225,25 @@ def real_copies_part(args, words: tuple[str, ...], cv) -> list:
 
 
 def head_examples(args, words: tuple[str, ...], labels: list[str], cv, parts, features, model_sha: str, teacher,
-                  weight: float, seed: int):
+                  base_posteriors: np.ndarray | None, weight: float, seed: int):
     """One head's examples: (views (N, FRAMES, 96, 1), targets), validation and held-out (centred
     view, label indices), calibration (centred views of the training clips, label indices) and the
     number of speech negatives. `seed` draws the augmented real copies and the speech negatives, so
     each head of an --ensemble learns from other copies; validation and held-out clips are the same
-    for every seed. The teacher's posteriors, if any, are mixed in at `weight`; the speech negatives
-    keep their `_unknown_` label."""
+    for every seed. The teacher's posteriors, if any (`base_posteriors`: those of `parts`' training
+    clips, computed once for all heads), are mixed in at `weight`; the speech negatives keep their
+    `_unknown_` label."""
     import argparse
 
     from trainer.kws_distill import soft_targets
     from trainer.kws_train import split_roles
 
-    if args.real_copies:
-        parts = parts + real_copies_part(argparse.Namespace(**{**vars(args), "seed": seed}), words, cv)
+    copies = real_copies_part(argparse.Namespace(**{**vars(args), "seed": seed}), words, cv) if args.real_copies else []
+    posteriors = base_posteriors
+    if teacher is not None and copies:  # the training role stacks part by part, the copies last
+        posteriors = np.concatenate([base_posteriors, teacher.posteriors(copies, "train", args.cache)])
+    parts = parts + copies
     roles = embedding_by_role(parts, labels, features, model_sha, embedding_cache_dir(args.cache), seed)
-    posteriors = None if teacher is None else teacher.posteriors(parts, "train", args.cache)
     (x_train, y_train), (x_val, y_val), (x_held, y_held), posteriors = split_roles(roles, args, len(labels), posteriors)
     negatives = speech_negatives(parts, args.speech_negatives, features, model_sha, embedding_cache_dir(args.cache),
                                  seed)
@@ -294,13 +297,14 @@ def train(args, words: tuple[str, ...], labels: list[str], cv, started: float, t
 
     clear_previous_run(args.out)
     shutil.rmtree(args.out / "heads", ignore_errors=True)  # an earlier run's heads are not this one's
+    base_posteriors = None if teacher is None else teacher.posteriors(parts, "train", args.cache)
     heads, histories = [], []
     for head in range(args.ensemble):
         seed = args.seed + head
         if args.ensemble > 1:
             log.info("kws embedding: head %d of %d (seed %d)", head + 1, args.ensemble, seed)
         train_part, validation, heldout, calibration, negatives = head_examples(
-            args, words, labels, cv, parts, features, model_sha, teacher, weight, seed)
+            args, words, labels, cv, parts, features, model_sha, teacher, base_posteriors, weight, seed)
         if head == 0:
             log.info("kws embedding: %d train examples (%d views), %d validation, %d held-out clips; features %.0f s",
                      len(train_part[1]), 2 * SHIFT + 1, len(validation[1]), len(heldout[1]),
