@@ -17,6 +17,12 @@ noise, gain) of every real clip, of which the training speakers' are used.
 averages their posteriors: a single head's accuracy varies by about 1 pp from seed to seed, and the
 average of several is both higher and steadier.
 
+`--out-of-fold K` trains K heads too, head k without the speakers of partition k
+(`out_of_fold_partition`), and ships their average. As a `--teacher` (trainer.kws_distill), such a
+folder scores every clip with the one head that never heard its speaker: out-of-fold posteriors, as
+in stacking (Wolpert 1992), which on real training clips say more than their labels, where a head
+that heard them only repeats the labels back.
+
 Custom words: `--init-from` a trained embedding head (e.g. one of synthetic voices alone) continues
 from its weights, and `--enrol DIR` adds the user's own recordings (trainer/kws_enrol.py): the
 fine-tune to one voice, in minutes on a CPU.
@@ -52,6 +58,27 @@ SHIFT = 2
 DETECTION = {"inference_stride_ms": 80, "smoothing_window_ms": 240, "threshold": 0.6, "min_count": 2,
              "refractory_ms": 1000}
 CACHE_FORMAT = 1
+
+
+def out_of_fold_partition(speakers: np.ndarray, folds: int) -> np.ndarray:
+    """(N,) partition 0..folds-1 of each speaker key, stable across runs and independent of the
+    `--cv-folds` split (another salt), so any clip's partition can be found again from its speaker."""
+    from edge.hearing.speech_commands import speaker_fold
+
+    return np.array([speaker_fold(f"out-of-fold:{speaker}", folds) for speaker in speakers.tolist()], np.int64)
+
+
+def without_partition(parts, posteriors: np.ndarray | None, folds: int, partition: int):
+    """`parts` with the training clips of speaker `partition` (of `folds`) set aside (role 'unused'),
+    and the rows of `posteriors` (one per training clip, stacked part by part) kept in step."""
+    kept_parts, keep = [], []
+    for corpus, roles in parts:
+        training = roles == "train"
+        excluded = training & (out_of_fold_partition(corpus.speakers, folds) == partition)
+        kept_parts.append((corpus, np.where(excluded, "unused", roles)))
+        keep.append(~excluded[training])
+    keep = np.concatenate(keep) if keep else np.zeros(0, bool)
+    return kept_parts, None if posteriors is None else posteriors[keep]
 
 
 def embedding_cache_dir(cache: Path | None) -> Path:
@@ -120,8 +147,8 @@ def embed_clips(clips: np.ndarray, features: emb.SpeechEmbedding, shift: int = S
     return np.concatenate(views)
 
 
-def embedding_by_role(parts, labels: list[str], features, model_sha: str, cache_dir: Path,
-                      seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def embedding_by_role(parts, labels: list[str], features, model_sha: str,
+                      cache_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """{role: (views (N, 2 * SHIFT + 1, FRAMES, 96), label indices)} over all parts, in `labels` order."""
     index = {label: i for i, label in enumerate(labels)}
     out = {}
@@ -225,14 +252,15 @@ def real_copies_part(args, words: tuple[str, ...], cv) -> list:
 
 
 def head_examples(args, words: tuple[str, ...], labels: list[str], cv, parts, features, model_sha: str, teacher,
-                  base_posteriors: np.ndarray | None, weight: float, seed: int):
+                  base_posteriors: np.ndarray | None, weight: float, seed: int, held_out_partition: int | None = None):
     """One head's examples: (views (N, FRAMES, 96, 1), targets), validation and held-out (centred
     view, label indices), calibration (centred views of the training clips, label indices) and the
     number of speech negatives. `seed` draws the augmented real copies and the speech negatives, so
     each head of an --ensemble learns from other copies; validation and held-out clips are the same
-    for every seed. The teacher's posteriors, if any (`base_posteriors`: those of `parts`' training
-    clips, computed once for all heads), are mixed in at `weight`; the speech negatives keep their
-    `_unknown_` label."""
+    for every seed. `held_out_partition` k (with `--out-of-fold K`) leaves out the training clips of
+    speaker partition k, copies and speech negatives included. The teacher's posteriors, if any
+    (`base_posteriors`: those of `parts`' training clips, computed once for all heads), are mixed in
+    at `weight`; the speech negatives keep their `_unknown_` label."""
     import argparse
 
     from trainer.kws_distill import soft_targets
@@ -243,7 +271,9 @@ def head_examples(args, words: tuple[str, ...], labels: list[str], cv, parts, fe
     if teacher is not None and copies:  # the training role stacks part by part, the copies last
         posteriors = np.concatenate([base_posteriors, teacher.posteriors(copies, "train", args.cache)])
     parts = parts + copies
-    roles = embedding_by_role(parts, labels, features, model_sha, embedding_cache_dir(args.cache), seed)
+    if held_out_partition is not None:
+        parts, posteriors = without_partition(parts, posteriors, args.out_of_fold, held_out_partition)
+    roles = embedding_by_role(parts, labels, features, model_sha, embedding_cache_dir(args.cache))
     (x_train, y_train), (x_val, y_val), (x_held, y_held), posteriors = split_roles(roles, args, len(labels), posteriors)
     negatives = speech_negatives(parts, args.speech_negatives, features, model_sha, embedding_cache_dir(args.cache),
                                  seed)
@@ -259,7 +289,8 @@ def head_examples(args, words: tuple[str, ...], labels: list[str], cv, parts, fe
 
 def train(args, words: tuple[str, ...], labels: list[str], cv, started: float, teacher=None, weight: float = 0.0) -> int:
     """The embedding-head branch of `train kws` (after its argument checks): `args.ensemble` heads,
-    head i with seed `args.seed + i` (`head_examples`), trained into `heads/<i>/` and averaged
+    head i with seed `args.seed + i` (`head_examples`), or `args.out_of_fold` heads, head k without
+    speaker partition k, trained into `heads/<i>/` and averaged
     (trainer.kws_models.average_posteriors) when there is more than one. On the dev set's 5-fold CV
     one head scored 93.9-94.9 % over five seeds (mean 94.4 %), three 95.0 %, five 95.3 % (README)."""
     import argparse
@@ -274,7 +305,10 @@ def train(args, words: tuple[str, ...], labels: list[str], cv, started: float, t
         raise InputError("--warm-frontend is for the microfrontend models, not --arch embedding")
     if args.ensemble > 1 and args.init_from is not None:
         raise InputError("--ensemble N trains new heads; --init-from fine-tunes one model (drop one of them)")
-    heads_trained = args.ensemble
+    if args.out_of_fold is not None and (args.ensemble > 1 or args.init_from is not None):
+        raise InputError("--out-of-fold K trains K new heads; drop --ensemble and --init-from")
+    count = args.out_of_fold or args.ensemble
+    heads_trained = count
     if args.init_from is not None:
         init = check_init_from(args.init_from, labels, False)["training"]
         arch, heads_trained = init["arch"], init.get("ensemble", 1)  # a fine-tuned ensemble stays one
@@ -299,26 +333,30 @@ def train(args, words: tuple[str, ...], labels: list[str], cv, started: float, t
     shutil.rmtree(args.out / "heads", ignore_errors=True)  # an earlier run's heads are not this one's
     base_posteriors = None if teacher is None else teacher.posteriors(parts, "train", args.cache)
     heads, histories = [], []
-    for head in range(args.ensemble):
-        seed = args.seed + head
-        if args.ensemble > 1:
-            log.info("kws embedding: head %d of %d (seed %d)", head + 1, args.ensemble, seed)
+    for head in range(count):
+        # out-of-fold heads share the seed (and so the cached copies): they differ by whom they hear
+        seed = args.seed + (0 if args.out_of_fold else head)
+        if args.out_of_fold:
+            log.info("kws embedding: head %d of %d, without speaker partition %d", head + 1, count, head)
+        elif count > 1:
+            log.info("kws embedding: head %d of %d (seed %d)", head + 1, count, seed)
         train_part, validation, heldout, calibration, negatives = head_examples(
-            args, words, labels, cv, parts, features, model_sha, teacher, base_posteriors, weight, seed)
+            args, words, labels, cv, parts, features, model_sha, teacher, base_posteriors, weight, seed,
+            head if args.out_of_fold else None)
         if head == 0:
             log.info("kws embedding: %d train examples (%d views), %d validation, %d held-out clips; features %.0f s",
                      len(train_part[1]), 2 * SHIFT + 1, len(validation[1]), len(heldout[1]),
                      time.perf_counter() - started)
         config = FitConfig(epochs=args.epochs or DEFAULT_EPOCHS["embedding"], batch_size=args.batch_size,
                            optimizer="adam", learning_rate=args.learning_rate, seed=seed, schedule=args.schedule)
-        head_dir = args.out if args.ensemble == 1 else args.out / "heads" / str(head)
+        head_dir = args.out if count == 1 else args.out / "heads" / str(head)
         model, history = fit(build, train_part, validation, len(labels), head_dir, config)
         heads.append(model)
         histories.append(history)
     data["speech_negatives"] = {"sequences": negatives, "seconds_each": NEGATIVE_SAMPLES / emb.SAMPLE_RATE,
                                 "words_each": NEGATIVE_WORDS}
     x_held, y_held = heldout
-    if args.ensemble > 1:
+    if count > 1:
         model = average_posteriors(heads, shape)
         save_keras_atomic(model, args.out / "keras" / "model.keras")
     source = "real speech held-out speakers" if args.data is not None else "synthetic speech, validation speakers"
@@ -338,8 +376,9 @@ def train(args, words: tuple[str, ...], labels: list[str], cv, started: float, t
         "training": {"arch": "embedding", "init_from": str(args.init_from) if args.init_from else None,
                      "words": list(words), "balance": args.balance, **asdict(config),
                      "seed": args.seed, "teacher": teacher.record(weight) if teacher else None,
-                     "views": 2 * SHIFT + 1, "ensemble": heads_trained, "params": int(model.count_params()),
-                     "macs": count_macs(model), "history": histories[0] if args.ensemble == 1 else histories,
+                     "views": 2 * SHIFT + 1, "ensemble": heads_trained, "out_of_fold": args.out_of_fold,
+                     "params": int(model.count_params()), "macs": count_macs(model),
+                     "history": histories[0] if count == 1 else histories,
                      "seconds": round(time.perf_counter() - started, 1)},
         "data": {"source": source, "train": int(len(train_part[1])), "validation": int(len(validation[1])),
                  "heldout": int(len(y_held)), **data},

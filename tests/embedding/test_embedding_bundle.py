@@ -250,3 +250,80 @@ def test_a_teacher_that_is_not_an_embedding_head_with_the_same_labels_is_refused
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err
     assert not (tmp_path / "m").exists() and sha256_file(bundle_dir / "keras" / "model.keras") == teacher_weights
+
+
+def test_out_of_fold_sets_aside_one_speaker_partition_and_keeps_the_teacher_rows_in_step():
+    """--out-of-fold K: head k's training clips are those whose speaker is not in partition k;
+    the teacher's posteriors (one row per training clip, part by part) follow the same choice."""
+    from types import SimpleNamespace
+
+    from trainer.kws_embedding import out_of_fold_partition, without_partition
+
+    speakers = np.array([f"speaker{n}" for n in range(40)])
+    partition = out_of_fold_partition(speakers, 3)
+    assert set(partition.tolist()) == {0, 1, 2} and np.array_equal(partition, out_of_fold_partition(speakers, 3))
+    roles = np.array(["train"] * 30 + ["validation"] * 5 + ["heldout"] * 5)
+    parts = [(SimpleNamespace(speakers=speakers[:20]), roles[:20]), (SimpleNamespace(speakers=speakers[20:]), roles[20:])]
+    posteriors = np.arange(30, dtype=np.float32)[:, np.newaxis]  # row i: training clip i
+    kept, kept_posteriors = without_partition(parts, posteriors, 3, 1)
+    new_roles = np.concatenate([r for _, r in kept])
+    assert np.array_equal(new_roles == "unused", (roles == "train") & (partition == 1))
+    assert np.array_equal(new_roles[30:], roles[30:])  # validation and held-out clips stay
+    assert kept_posteriors[:, 0].tolist() == [i for i in range(30) if partition[i] != 1]
+
+
+def test_an_out_of_fold_teacher_scores_each_clip_with_the_head_that_never_heard_its_speaker(bundle_dir, tmp_path):
+    import keras
+
+    from trainer.kws_corpus import speech_commands_corpus
+    from trainer.kws_distill import EmbeddingTeacher, MeanTeacher, load_teacher
+    from trainer.kws_embedding import SHIFT, cached_views, embedding_cache_dir, feature_models_sha, out_of_fold_partition
+
+    data, cache = bundle_dir.parent / "data", bundle_dir.parent / "cache"
+    oof = tmp_path / "oof"
+    assert main(["train", "kws", "--arch", "embedding", "--words", "yes", "no", "--data", str(data), "--no-synthetic",
+                 "--cv-folds", "2", "--epochs", "2", "--batch-size", "16", "--speech-negatives", "0",
+                 "--cache", str(cache), "--out-of-fold", "2", "--out", str(oof)]) == 0
+    meta = json.loads((oof / "train_meta.json").read_text())
+    assert meta["training"]["out_of_fold"] == 2 and meta["training"]["ensemble"] == 2
+    labels = meta["labels"]
+    teacher = load_teacher([str(oof)], labels, tmp_path / "student", "tiny")
+    assert isinstance(teacher, EmbeddingTeacher) and len(teacher.fold_heads) == 2
+    corpus = speech_commands_corpus(data, ("yes", "no"), seed=0)
+    roles = np.full(len(corpus), "train")
+    posteriors = teacher.posteriors([(corpus, roles)], "train", cache)
+    views = cached_views(corpus.clips, emb.SpeechEmbedding.from_package(), feature_models_sha(),
+                         embedding_cache_dir(cache))[:, SHIFT, ..., np.newaxis]
+    partition = out_of_fold_partition(corpus.speakers, 2)
+    assert set(partition.tolist()) == {0, 1}
+    for k in range(2):
+        head = keras.saving.load_model(oof / "heads" / str(k) / "keras" / "model.keras")
+        np.testing.assert_allclose(posteriors[partition == k], head.predict(views[partition == k], verbose=0), atol=1e-6)
+    assert teacher.record(0.5)["out_of_fold"] == 2
+
+    both = load_teacher([str(oof), str(bundle_dir)], labels, tmp_path / "student", "tiny")
+    assert isinstance(both, MeanTeacher)
+    plain = load_teacher([str(bundle_dir)], labels, tmp_path / "student", "tiny").posteriors([(corpus, roles)], "train", cache)
+    np.testing.assert_allclose(both.posteriors([(corpus, roles)], "train", cache), (posteriors + plain) / 2, atol=1e-6)
+    out = tmp_path / "student"
+    assert main(["train", "kws", "--arch", "tiny", "--words", "yes", "no", "--data", str(data), "--no-synthetic",
+                 "--cv-folds", "2", "--epochs", "1", "--batch-size", "8", "--cache", str(cache),
+                 "--teacher", str(oof), "--teacher", str(bundle_dir), "--distill-weight", "1", "--out", str(out)]) == 0
+    record = json.loads((out / "train_meta.json").read_text())["training"]["teacher"]
+    assert record["weight"] == 1 and [t["path"] for t in record["mean_of"]] == [str(oof), str(bundle_dir)]
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--arch", "ds-cnn", "--out-of-fold", "2"], "--out-of-fold K is for --arch embedding (Pi-class heads), not --arch ds-cnn"),
+    (["--arch", "embedding", "--out-of-fold", "1"], "--out-of-fold K needs K >= 2 speaker partitions, got 1"),
+    (["--arch", "embedding", "--out-of-fold", "2", "--ensemble", "2"],
+     "--out-of-fold K trains K new heads; drop --ensemble and --init-from"),
+    (["--teacher", "MODEL", "--teacher", "MODEL"], "a teacher is named twice"),
+])
+def test_out_of_fold_and_teacher_options_it_cannot_honour_are_one_line_errors(bundle_dir, tmp_path, capsys, extra, message):
+    extra = [str(bundle_dir) if arg == "MODEL" else arg for arg in extra]
+    assert main(["train", "kws", *extra, "--words", "yes", "no", "--data", str(bundle_dir.parent / "data"),
+                 "--no-synthetic", "--cv-folds", "2", "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "m").exists()
