@@ -251,25 +251,36 @@ def real_copies_part(args, words: tuple[str, ...], cv) -> list:
     return [(copied, np.tile(np.where(roles == "train", "train", "unused"), args.real_copies))]
 
 
-def head_examples(args, words: tuple[str, ...], labels: list[str], cv, parts, features, model_sha: str, teacher,
+def teacher_copies(args, words: tuple[str, ...], cv, teacher, seed: int):
+    """--real-copies N augmented copies of the real clips drawn with `seed` (`real_copies_part`; [] without
+    the option) and, with a teacher, its posteriors on their training clips (else None). Heads that
+    share a seed share these, so they are built once for all of them."""
+    import argparse
+
+    if not args.real_copies:
+        return [], None
+    copies = real_copies_part(argparse.Namespace(**{**vars(args), "seed": seed}), words, cv)
+    return copies, None if teacher is None else teacher.posteriors(copies, "train", args.cache)
+
+
+def head_examples(args, labels: list[str], parts, copies, features, model_sha: str,
                   base_posteriors: np.ndarray | None, weight: float, seed: int, held_out_partition: int | None = None):
     """One head's examples: (views (N, FRAMES, 96, 1), targets), validation and held-out (centred
     view, label indices), calibration (centred views of the training clips, label indices) and the
-    number of speech negatives. `seed` draws the augmented real copies and the speech negatives, so
-    each head of an --ensemble learns from other copies; validation and held-out clips are the same
-    for every seed. `held_out_partition` k (with `--out-of-fold K`) leaves out the training clips of
-    speaker partition k, copies and speech negatives included. The teacher's posteriors, if any
+    number of speech negatives. `copies` is `teacher_copies`' pair (augmented real copies, the
+    teacher's posteriors on them); `seed` draws the speech negatives, so each head of an --ensemble
+    learns from other copies and negatives; validation and held-out clips are the same for every
+    seed. `held_out_partition` k (with `--out-of-fold K`) leaves out the training clips of speaker
+    partition k, copies and speech negatives included. The teacher's posteriors, if any
     (`base_posteriors`: those of `parts`' training clips, computed once for all heads), are mixed in
     at `weight`; the speech negatives keep their `_unknown_` label."""
-    import argparse
-
     from trainer.kws_distill import soft_targets
     from trainer.kws_train import split_roles
 
-    copies = real_copies_part(argparse.Namespace(**{**vars(args), "seed": seed}), words, cv) if args.real_copies else []
+    copies, copy_posteriors = copies
     posteriors = base_posteriors
-    if teacher is not None and copies:  # the training role stacks part by part, the copies last
-        posteriors = np.concatenate([base_posteriors, teacher.posteriors(copies, "train", args.cache)])
+    if copy_posteriors is not None:  # the training role stacks part by part, the copies last
+        posteriors = np.concatenate([base_posteriors, copy_posteriors])
     parts = parts + copies
     if held_out_partition is not None:
         parts, posteriors = without_partition(parts, posteriors, args.out_of_fold, held_out_partition)
@@ -332,16 +343,18 @@ def train(args, words: tuple[str, ...], labels: list[str], cv, started: float, t
     clear_previous_run(args.out)
     shutil.rmtree(args.out / "heads", ignore_errors=True)  # an earlier run's heads are not this one's
     base_posteriors = None if teacher is None else teacher.posteriors(parts, "train", args.cache)
-    heads, histories = [], []
+    heads, histories, copies = [], [], None
     for head in range(count):
-        # out-of-fold heads share the seed (and so the cached copies): they differ by whom they hear
+        # out-of-fold heads share the seed, and so the copies: they differ by whom they hear
         seed = args.seed + (0 if args.out_of_fold else head)
+        if copies is None or not args.out_of_fold:
+            copies = teacher_copies(args, words, cv, teacher, seed)
         if args.out_of_fold:
             log.info("kws embedding: head %d of %d, without speaker partition %d", head + 1, count, head)
         elif count > 1:
             log.info("kws embedding: head %d of %d (seed %d)", head + 1, count, seed)
         train_part, validation, heldout, calibration, negatives = head_examples(
-            args, words, labels, cv, parts, features, model_sha, teacher, base_posteriors, weight, seed,
+            args, labels, parts, copies, features, model_sha, base_posteriors, weight, seed,
             head if args.out_of_fold else None)
         if head == 0:
             log.info("kws embedding: %d train examples (%d views), %d validation, %d held-out clips; features %.0f s",
@@ -383,7 +396,8 @@ def train(args, words: tuple[str, ...], labels: list[str], cv, started: float, t
         "data": {"source": source, "train": int(len(train_part[1])), "validation": int(len(validation[1])),
                  "heldout": int(len(y_held)), **data},
     }
-    # The calibration pool draws from the centred views, the inputs a scored clip gives.
+    # The calibration pool draws from the centred views, the inputs a scored clip gives; an out-of-fold
+    # model's from its last head's training clips (all speaker partitions but one: every class is there).
     metrics = save_training_outputs(args.out, model, meta, *calibration, x_held, y_held,
                                     calibration_per_class=50, seed=args.seed)
     log.info("kws embedding: held-out accuracy %.4f (%d clips) in %.0f s", metrics["heldout_accuracy"],
