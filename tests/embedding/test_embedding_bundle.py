@@ -272,18 +272,24 @@ def test_out_of_fold_sets_aside_one_speaker_partition_and_keeps_the_teacher_rows
     assert kept_posteriors[:, 0].tolist() == [i for i in range(30) if partition[i] != 1]
 
 
-def test_an_out_of_fold_teacher_scores_each_clip_with_the_head_that_never_heard_its_speaker(bundle_dir, tmp_path):
+def test_an_out_of_fold_teacher_scores_each_clip_with_the_head_that_never_heard_its_speaker(bundle_dir, tmp_path,
+                                                                                              monkeypatch):
     import keras
 
+    from trainer import kws_embedding
     from trainer.kws_corpus import speech_commands_corpus
     from trainer.kws_distill import EmbeddingTeacher, MeanTeacher, load_teacher
     from trainer.kws_embedding import SHIFT, cached_views, embedding_cache_dir, feature_models_sha, out_of_fold_partition
 
     data, cache = bundle_dir.parent / "data", bundle_dir.parent / "cache"
     oof = tmp_path / "oof"
+    copies_built = []
+    real_copies_part = kws_embedding.real_copies_part
+    monkeypatch.setattr(kws_embedding, "real_copies_part", lambda *a: copies_built.append(1) or real_copies_part(*a))
     assert main(["train", "kws", "--arch", "embedding", "--words", "yes", "no", "--data", str(data), "--no-synthetic",
-                 "--cv-folds", "2", "--epochs", "2", "--batch-size", "16", "--speech-negatives", "0",
+                 "--cv-folds", "2", "--real-copies", "1", "--epochs", "2", "--batch-size", "16", "--speech-negatives", "0",
                  "--cache", str(cache), "--out-of-fold", "2", "--out", str(oof)]) == 0
+    assert len(copies_built) == 1  # the heads share a seed, so one set of copies serves both
     meta = json.loads((oof / "train_meta.json").read_text())
     assert meta["training"]["out_of_fold"] == 2 and meta["training"]["ensemble"] == 2
     labels = meta["labels"]
