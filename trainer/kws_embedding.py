@@ -268,10 +268,10 @@ def head_examples(args, labels: list[str], parts, copies, features, model_sha: s
     """One head's examples: (views (N, FRAMES, 96, 1), targets), validation and held-out (centred
     view, label indices), calibration (centred views of the training clips, label indices) and the
     number of speech negatives. `copies` is `teacher_copies`' pair (augmented real copies, the
-    teacher's posteriors on them); `seed` draws the speech negatives (the copies' come from the same
-    seed), so each head of an --ensemble learns from other copies and negatives; validation and held-out clips are the same for every
-    seed. `held_out_partition` k (with `--out-of-fold K`) leaves out the training clips of speaker
-    partition k, copies and speech negatives included. The teacher's posteriors, if any
+    teacher's posteriors on them); `seed` draws the speech negatives (the copies come from the same
+    seed), so each head of an --ensemble learns from other copies and negatives; validation and
+    held-out clips are the same for every seed. `held_out_partition` k (with `--out-of-fold K`) leaves
+    out the training clips of speaker partition k, copies and speech negatives included. The teacher's posteriors, if any
     (`base_posteriors`: those of `parts`' training clips, computed once for all heads), are mixed in
     at `weight`; the speech negatives keep their `_unknown_` label."""
     from trainer.kws_distill import soft_targets
