@@ -271,9 +271,9 @@ def head_examples(args, labels: list[str], parts, copies, features, model_sha: s
     teacher's posteriors on them); `seed` draws the speech negatives (the copies come from the same
     seed), so each head of an --ensemble learns from other copies and negatives; validation and
     held-out clips are the same for every seed. `held_out_partition` k (with `--out-of-fold K`) leaves
-    out the training clips of speaker partition k, copies and speech negatives included. The teacher's posteriors, if any
-    (`base_posteriors`: those of `parts`' training clips, computed once for all heads), are mixed in
-    at `weight`; the speech negatives keep their `_unknown_` label."""
+    out the training clips of speaker partition k, copies and speech negatives included. The
+    teacher's posteriors, if any (`base_posteriors`: those of `parts`' training clips, computed once
+    for all heads), are mixed in at `weight`; the speech negatives keep their `_unknown_` label."""
     from trainer.kws_distill import soft_targets
     from trainer.kws_train import split_roles
 
