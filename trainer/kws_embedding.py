@@ -246,7 +246,7 @@ def real_copies_part(args, words: tuple[str, ...], cv) -> list:
     from trainer.kws_train import augmented_copies, real_roles
 
     corpus = speech_commands_corpus(args.data, words, seed=args.seed)
-    roles = real_roles(corpus, *(cv or (None, 0)))
+    roles = real_roles(corpus, *(cv or (None, 0)), args.validation_split)
     copied, _ = augmented_copies(corpus, args.real_copies, args.seed)
     return [(copied, np.tile(np.where(roles == "train", "train", "unused"), args.real_copies))]
 

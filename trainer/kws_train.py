@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.core.argtypes import non_negative_int, positive_float, positive_int
-from edge.hearing.speech_commands import cv_fold, label_set, speaker_fold
+from edge.core.argtypes import fraction_or_zero, non_negative_int, positive_float, positive_int
+from edge.hearing.speech_commands import cv_fold, label_set, speaker_fold, speaker_share
 from trainer.kws_corpus import DEFAULT_KEYWORDS
 from trainer.kws_models import ARCHITECTURES, DEFAULT_EPOCHS
 from trainer.speech_commands_download import download_speech_commands, is_download
@@ -61,6 +61,10 @@ def add_arguments(parser) -> None:
                         help="speaker-disjoint cross-validation on --data: split its speakers into K folds ...")
     parser.add_argument("--cv-fold", type=int, default=None, metavar="I",
                         help="... and hold out fold I (0-based) as the evaluation set (default: 0)")
+    parser.add_argument("--validation-split", type=fraction_or_zero, default=None, metavar="F",
+                        help="with --cv-folds, the share of --data's training speakers held out to pick the best "
+                             "epoch (default: 0.1); 0 trains on every one and keeps the last epoch's weights "
+                             "(without --cv-folds only 0, which trains on the folder's validation speakers too)")
     parser.add_argument("--cache", type=Path, default=None, metavar="DIR",
                         help="synthetic corpus cache folder (default: $TINYSENSE_CACHE/kws or ~/.cache/tinysense/kws)")
     parser.add_argument("--synthetic-speakers", type=positive_int, default=None, metavar="N",
@@ -116,13 +120,21 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", type=Path, default=Path("models/kws"), help="model folder (default: models/kws)")
 
 
-def real_roles(corpus, folds: int | None, fold: int) -> np.ndarray:
+#: The share of the training speakers that validates in a cross-validation run (--validation-split).
+CV_VALIDATION_SPLIT = 0.1
+
+
+def real_roles(corpus, folds: int | None, fold: int, validation_split: float | None = None) -> np.ndarray:
     """'train' | 'validation' | 'heldout' per real clip: the folder's split (test -> heldout), or with
-    `folds` a speaker-disjoint cross-validation fold held out and a tenth of the rest validating."""
+    `folds` a speaker-disjoint cross-validation fold held out and `validation_split` of the other
+    speakers (default CV_VALIDATION_SPLIT) validating. A `validation_split` of 0 validates on no one:
+    without `folds`, the folder's validation speakers train too."""
     if not folds:
-        return np.array([{"test": "heldout"}.get(split, split) for split in corpus.split.tolist()])
+        renamed = {"test": "heldout", **({"validation": "train"} if validation_split == 0 else {})}
+        return np.array([renamed.get(split, split) for split in corpus.split.tolist()])
+    share = CV_VALIDATION_SPLIT if validation_split is None else validation_split
     return np.array(["heldout" if speaker_fold(s, folds) == fold else
-                     "validation" if speaker_fold(f"validation:{s}", 10) == 0 else "train"
+                     "validation" if speaker_share(f"validation:{s}") < share else "train"
                      for s in corpus.speakers.tolist()])
 
 
@@ -139,7 +151,7 @@ def load_data(args, words: tuple[str, ...], cv: tuple[int, int] | None) -> tuple
         enrolled, data["enrol"] = enrol_parts(args.enrol, words, copies, args.seed)
     if args.data is not None:  # read first: a bad folder fails before minutes of speech synthesis
         corpus = speech_commands_corpus(args.data, words, seed=args.seed)
-        roles = real_roles(corpus, *(cv or (None, 0)))
+        roles = real_roles(corpus, *(cv or (None, 0)), args.validation_split)
         real.append((corpus, roles))
         if args.real_copies:
             if not (roles == "train").any():
@@ -214,7 +226,8 @@ def split_roles(roles: dict[str, tuple[np.ndarray, np.ndarray]], args, num_label
     """(train, validation, held-out) (x, y) pairs from the clips by role, for any feature kind.
 
     Without real speech the synthetic validation speakers are the held-out set too; without a
-    validation set the held-out set validates; --balance caps each class at the median count.
+    validation set the held-out set validates, unless `--validation-split 0` asked for none (then
+    the last epoch's weights are the model); --balance caps each class at the median count.
     `train_targets` (one row per training clip, e.g. a teacher's posteriors, or None) are kept in
     step with the training clips and returned as the fourth item.
     """
@@ -224,7 +237,7 @@ def split_roles(roles: dict[str, tuple[np.ndarray, np.ndarray]], args, num_label
     (x_train, y_train), (x_val, y_val), (x_held, y_held) = (roles[r] for r in ("train", "validation", "heldout"))
     if args.data is None:
         x_held, y_held = x_val, y_val
-    if not len(y_val):
+    if not len(y_val) and args.validation_split != 0:
         x_val, y_val = x_held, y_held
     if not len(y_train) or not len(y_held):
         raise InputError(f"no {'training' if not len(y_train) else 'held-out'} clips; check --data and --cv-fold")
@@ -284,6 +297,10 @@ def run(args) -> int:
             raise InputError(f"{option} is for --arch embedding (Pi-class heads), not --arch {args.arch}")
     if args.out_of_fold == 1:
         raise InputError("--out-of-fold K needs K >= 2 speaker partitions, got 1")
+    if args.validation_split is not None and (args.data is None or (args.validation_split and not cv)):
+        raise InputError(f"--validation-split {args.validation_split} splits the speakers of --data " +
+                         ("with --cv-folds K (without it, only 0: the folder's validation speakers train too)"
+                          if args.data is not None else "DIR; give --data"))
     check_out_dir(args.out)
     if is_download(args.data):
         args.data = download_speech_commands()

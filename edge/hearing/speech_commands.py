@@ -85,6 +85,14 @@ def speaker_fold(speaker: str, folds: int) -> int:
     return _speaker_hash(speaker) % folds
 
 
+def speaker_share(speaker: str) -> float:
+    """Stable position in [0, 1) of a speaker key (sha1, steps of 0.001), ordered so that a share
+    below 0.1 is exactly `speaker_fold(speaker, 10) == 0`: `train kws --validation-split 0.1` names the
+    speakers the tenth-of-speakers split always named."""
+    key = _speaker_hash(speaker)
+    return ((key % 10) * 100 + (key // 10) % 100) / 1000
+
+
 def cv_fold(folds: int | None, fold: int | None) -> tuple[int, int] | None:
     """(folds, fold) of `--cv-folds K --cv-fold I` (I defaults to 0), or None when neither is given:
     the one check `train kws` and `stream_bench` share, so the two name the same speakers."""

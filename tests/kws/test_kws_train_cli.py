@@ -16,6 +16,9 @@ from trainer.kws_train import augmented_copies, real_roles
     (["--cv-fold", "2"], "--cv-folds K needs K >= 2 and 0 <= --cv-fold I < K (got K=None, I=2)"),
     (["--real-copies", "2"], "--real-copies N needs --data"),
     (["--data", "/nonexistent/speech"], "/nonexistent/speech: no such data folder"),
+    (["--validation-split", "0"], "--validation-split 0.0 splits the speakers of --data DIR; give --data"),
+    (["--data", "/nonexistent/speech", "--validation-split", "0.2"],
+     "--validation-split 0.2 splits the speakers of --data with --cv-folds K (without it, only 0"),
 ])
 def test_bad_arguments_fail_with_one_line(args, message, tmp_path, capsys):
     assert main(["train", "kws", *args, "--out", str(tmp_path / "m")]) == 2
@@ -93,6 +96,53 @@ def test_cross_validation_folds_are_speaker_disjoint():
         assert not set(Corpus.speakers[roles == role]) & set(Corpus.speakers[roles == "heldout"])
     assert all(speaker_fold(s, 5) == 2 for s in Corpus.speakers[roles == "heldout"])
     assert list(real_roles(Corpus, None, 0)) == ["heldout"] * 400
+
+
+def test_validation_split_picks_that_share_of_the_training_speakers():
+    """The default is the tenth the split always named; 0 validates on no one and 0.3 on about 30 %
+    of the speakers outside the held-out fold; without folds, 0 turns the folder's validation
+    speakers into training speakers."""
+    import numpy as np
+
+    class Corpus:
+        speakers = np.array([f"sc:{n:04x}" for n in range(2000)])
+        split = np.array(["train", "validation", "test", "validation"] * 500)
+
+    old = np.array(["heldout" if speaker_fold(s, 5) == 2 else
+                    "validation" if speaker_fold(f"validation:{s}", 10) == 0 else "train" for s in Corpus.speakers])
+    assert np.array_equal(real_roles(Corpus, 5, 2), old) and np.array_equal(real_roles(Corpus, 5, 2, 0.1), old)
+    none = real_roles(Corpus, 5, 2, 0)
+    assert "validation" not in set(none) and np.array_equal(none == "heldout", old == "heldout")
+    share = np.mean(real_roles(Corpus, 5, 2, 0.3)[old != "heldout"] == "validation")
+    assert 0.27 < share < 0.33, share
+    assert list(real_roles(Corpus, None, 0, 0)[:4]) == ["train", "train", "heldout", "train"]
+    assert list(real_roles(Corpus, None, 0)[:4]) == ["train", "validation", "heldout", "validation"]
+
+
+def test_validation_split_zero_keeps_the_last_epoch_never_the_held_out_fold(tmp_path):
+    """Without validation speakers the held-out fold must not pick the epoch: no checkpoint is kept,
+    and every speaker outside the fold trains."""
+    import json
+
+    import numpy as np
+    import soundfile as sf
+
+    rng = np.random.default_rng(0)
+    for label in ("_silence_", "_unknown_", "yes"):
+        (tmp_path / "data" / label).mkdir(parents=True)
+        for n in range(6):
+            name = f"{n}.wav" if label == "_silence_" else \
+                f"{'bed_' if label == '_unknown_' else ''}{n + 1:08x}_nohash_0.wav"
+            sf.write(tmp_path / "data" / label / name, rng.integers(-300, 300, 16000).astype(np.int16), 16000)
+    base = ["train", "kws", "--arch", "tiny", "--words", "yes", "--data", str(tmp_path / "data"), "--no-synthetic",
+            "--cv-folds", "3", "--epochs", "1", "--batch-size", "8"]
+    for split, out in ((None, tmp_path / "default"), ("0", tmp_path / "none")):
+        assert main([*base, *(["--validation-split", split] if split else []), "--out", str(out)]) == 0
+    default, none = (json.loads((out / "train_meta.json").read_text())["data"] for out in (tmp_path / "default", tmp_path / "none"))
+    assert default["validation"] > 0 and none["validation"] == 0 and none["real"]["validation"] == 0
+    assert none["heldout"] == default["heldout"]
+    assert none["train"] == default["train"] + default["real"]["validation"]
+    assert not (tmp_path / "none" / "keras" / "checkpoint.keras").exists()
 
 
 def test_augmented_copies_of_real_clips_are_new_training_clips():
