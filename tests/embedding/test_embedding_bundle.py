@@ -288,9 +288,10 @@ def test_an_out_of_fold_teacher_scores_each_clip_with_the_head_that_never_heard_
     monkeypatch.setattr(kws_embedding, "real_copies_part", lambda *a: copies_built.append(1) or real_copies_part(*a))
     assert main(["train", "kws", "--arch", "embedding", "--words", "yes", "no", "--data", str(data), "--no-synthetic",
                  "--cv-folds", "2", "--real-copies", "1", "--epochs", "2", "--batch-size", "16", "--speech-negatives", "0",
-                 "--cache", str(cache), "--out-of-fold", "2", "--out", str(oof)]) == 0
+                 "--cache", str(cache), "--out-of-fold", "2", "--validation-split", "0", "--out", str(oof)]) == 0
     assert len(copies_built) == 1  # the heads share a seed, so one set of copies serves both
     meta = json.loads((oof / "train_meta.json").read_text())
+    assert meta["data"]["validation"] == 0 and meta["data"]["real"]["validation"] == 0  # not the held-out fold
     assert meta["training"]["out_of_fold"] == 2 and meta["training"]["ensemble"] == 2
     labels = meta["labels"]
     teacher = load_teacher([str(oof)], labels, tmp_path / "student", "tiny")
