@@ -19,7 +19,8 @@ training clips get posteriors worth learning from.
 
 `--teacher A --teacher B` teaches with the mean of both teachers' posteriors (MeanTeacher). On the
 dev set's 5-fold CV (ds-cnn-l fine-tuned at weight 1.0), mltk alone gave 89.2 %, mltk with an
-`--out-of-fold 4` embedding teacher 90.5 %, that teacher alone less than the mean (README).
+`--out-of-fold 4` embedding teacher 90.5 %, that teacher alone less than the mean; both for 40
+epochs with `--validation-split 0` in every run 92.1 % (README).
 """
 from __future__ import annotations
 
