@@ -63,7 +63,7 @@ def add_arguments(parser) -> None:
                         help="... and hold out fold I (0-based) as the evaluation set (default: 0)")
     parser.add_argument("--validation-split", type=fraction_or_zero, default=None, metavar="F",
                         help="with --cv-folds, the share of --data's training speakers held out to pick the best "
-                             "epoch (default: 0.1); 0 trains on every one and keeps the last epoch's weights "
+                             f"epoch (default: {CV_VALIDATION_SPLIT}); 0 trains on every one and keeps the last epoch's weights "
                              "(without --cv-folds only 0, which trains on the folder's validation speakers too)")
     parser.add_argument("--cache", type=Path, default=None, metavar="DIR",
                         help="synthetic corpus cache folder (default: $TINYSENSE_CACHE/kws or ~/.cache/tinysense/kws)")
